@@ -1,0 +1,1 @@
+"""Curbstop device_bridge package."""

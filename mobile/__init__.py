@@ -1,0 +1,1 @@
+"""Curbstop mobile package."""
