@@ -1,0 +1,84 @@
+"""Auth request and response shapes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.codes import Role
+
+
+class TokenRead(BaseModel):
+    """An OAuth2 bearer token response."""
+
+    access_token: str
+    token_type: str = "bearer"
+    expires_in_s: int
+    role: Role
+
+
+class Me(BaseModel):
+    """Who the caller is."""
+
+    name: str
+    role: Role
+    user_id: int | None
+    technician_id: int | None
+
+
+class UserCreate(BaseModel):
+    """A new user."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=2, max_length=64, pattern=r"^[a-z0-9_.-]+$")
+    password: str = Field(min_length=8, max_length=200)
+    role: Role
+    full_name: str = ""
+    authority_limit_cents: int = Field(default=0, ge=0)
+
+
+class UserRead(BaseModel):
+    """A user as the API shows it (never the hash)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    username: str
+    full_name: str
+    role: Role
+    active: bool
+    authority_limit_cents: int
+
+
+class ApiTokenCreate(BaseModel):
+    """A new machine token."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=120)
+    role: Role = Role.STATION
+
+
+class ApiTokenCreated(BaseModel):
+    """The token in clear: shown once."""
+
+    id: int
+    name: str
+    role: Role
+    token: str
+
+
+class ApiTokenRead(BaseModel):
+    """A token as listed (prefix only)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    prefix: str
+    role: Role
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    revoked_at: dt.datetime | None

@@ -1,0 +1,127 @@
+"""Passwords, sign-in tokens (JWT) and API tokens."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+import jwt
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from contracts.codes import Role
+from server.auth.models import ApiToken, User
+from server.db import utcnow
+
+# scrypt work factors (RFC 7914): n=2**14, r=8, p=1 uses 16 MiB and ~50 ms per check here.
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+API_TOKEN_PREFIX = "cs_"
+
+
+def hash_password(password: str) -> str:
+    """Hash a password with scrypt and a random salt; the parameters travel in the string."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P)
+    b64 = base64.b64encode
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """True when `password` matches the stored scrypt hash."""
+    try:
+        scheme, n, r, p, salt_b64, digest_b64 = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    digest = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt_b64), n=int(n), r=int(r), p=int(p))
+    return hmac.compare_digest(digest, base64.b64decode(digest_b64))
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a signed-in person or an API token."""
+
+    name: str
+    role: Role
+    user_id: int | None = None
+    token_id: int | None = None
+    technician_id: int | None = None  # set for CSFRs: the only technician whose work they see
+
+
+def create_access_token(*, user: User, secret: str, minutes: int) -> str:
+    """A signed JWT for a user, valid for `minutes`."""
+    now = utcnow()
+    claims = {
+        "sub": str(user.id),
+        "name": user.username,
+        "role": user.role,
+        "iat": int(now.timestamp()),
+        "exp": int((now + dt.timedelta(minutes=minutes)).timestamp()),
+    }
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def decode_access_token(token: str, secret: str) -> dict[str, object]:
+    """The claims of a valid token; raises jwt.InvalidTokenError otherwise."""
+    return jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "sub"]})
+
+
+def authenticate(*, db_session: Session, username: str, password: str) -> User | None:
+    """The active user with that username and password, or None."""
+    user = db_session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active:
+        # Spend the same time as a real check so usernames cannot be probed by timing.
+        verify_password(password, "scrypt$16384$8$AAAAAAAAAAAAAAAAAAAAAA==$AAAA")
+        return None
+    return user if verify_password(password, user.password_hash) else None
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_api_token(*, db_session: Session, name: str, role: Role, user_id: int | None = None) -> str:
+    """Create an API token and return it in clear; only its hash is stored."""
+    token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    db_session.add(
+        ApiToken(
+            name=name, prefix=token[:10], token_hash=_token_hash(token), role=role.value, user_id=user_id
+        )
+    )
+    db_session.flush()
+    return token
+
+
+def lookup_api_token(*, db_session: Session, token: str) -> ApiToken | None:
+    """The live (not revoked) token row for a presented token, or None."""
+    row = db_session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
+    if row is None or row.revoked_at is not None:
+        return None
+    return row
+
+
+def create_user(
+    *,
+    db_session: Session,
+    username: str,
+    password: str,
+    role: Role,
+    full_name: str = "",
+    authority_limit_cents: int = 0,
+) -> User:
+    """Add a user with a hashed password."""
+    user = User(
+        username=username,
+        full_name=full_name,
+        role=role.value,
+        password_hash=hash_password(password),
+        authority_limit_cents=authority_limit_cents,
+    )
+    db_session.add(user)
+    db_session.flush()
+    return user

@@ -1,0 +1,68 @@
+"""Typed settings: the only reader of the environment (variables prefixed CURBSTOP_, plus DATABASE_URL and COUCHDB_URL)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; every field can be set from the environment or a .env file."""
+
+    model_config = SettingsConfigDict(env_prefix="CURBSTOP_", env_file=".env", extra="ignore")
+
+    var_dir: Path = Field(default=REPO_ROOT / "var", description="local state: SQLite file, secrets, spools")
+    database_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("DATABASE_URL", "CURBSTOP_DATABASE_URL"),
+        description="SQLAlchemy URL; empty means SQLite at <var_dir>/curbstop.db",
+    )
+    couchdb_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("COUCHDB_URL", "CURBSTOP_COUCHDB_URL"),
+        description="CouchDB server URL with admin credentials; empty means a local pouchdb-server",
+    )
+    secret_key: str = Field(
+        default="", description="JWT signing key; empty means a key kept in <var_dir>/secret_key"
+    )
+    access_token_minutes: int = Field(default=12 * 60, ge=1, description="lifetime of a sign-in token")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    timezone: str = Field(default="America/Los_Angeles", description="the utility's local time zone")
+    policy_file: Path | None = Field(
+        default=None, description="order-generation policy (TOML); default built in"
+    )
+
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy URL to use, defaulting to the SQLite file in var_dir."""
+        if self.database_url:
+            url = self.database_url
+            # Plain postgresql:// URLs (as docker and Heroku write them) use psycopg 3.
+            if url.startswith("postgresql://") or url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url.split("://", 1)[1]
+            return url
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{self.var_dir / 'curbstop.db'}"
+
+    def resolved_secret_key(self) -> str:
+        """The JWT key: configured, or generated once and kept in var_dir so restarts keep sessions."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.var_dir / "secret_key"
+        if not path.exists():
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Settings for this process (cached; tests build their own)."""
+    return Settings()

@@ -1,0 +1,102 @@
+"""Dependencies every route uses: the database session, the caller, and role checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from contracts.codes import Role
+from server.auth.models import User
+from server.auth.service import API_TOKEN_PREFIX, Principal, decode_access_token, lookup_api_token
+from server.config import Settings, get_settings
+from server.db import get_db, utcnow
+from server.errors import ApiError
+from server.technicians.models import Technician
+
+DbSession = Annotated[Session, Depends(get_db)]
+AppSettings = Annotated[Settings, Depends(get_settings)]
+
+# auto_error=False: we raise our own JSON 401 naming what is missing.
+_bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
+
+
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def get_principal(
+    request: Request,
+    db_session: DbSession,
+    settings: AppSettings,
+    token: Annotated[str | None, Depends(_bearer)],
+) -> Principal:
+    """Resolve the bearer token (a sign-in JWT or an API token) to a Principal, or 401."""
+    if not token:
+        raise _unauthorized("sign in first: send 'Authorization: Bearer <token>'")
+    if token.startswith(API_TOKEN_PREFIX):
+        row = lookup_api_token(db_session=db_session, token=token)
+        if row is None:
+            raise _unauthorized("the API token is unknown or revoked")
+        row.last_used_at = utcnow()
+        db_session.commit()
+        principal = Principal(
+            name=f"token:{row.name}", role=Role(row.role), token_id=row.id, user_id=row.user_id
+        )
+    else:
+        try:
+            claims = decode_access_token(token, settings.resolved_secret_key())
+        except jwt.ExpiredSignatureError:
+            raise _unauthorized("your sign-in has expired; sign in again") from None
+        except jwt.InvalidTokenError:
+            raise _unauthorized("the sign-in token is not valid") from None
+        user = db_session.get(User, int(str(claims["sub"])))
+        if user is None or not user.active:
+            raise _unauthorized("this user no longer exists or is disabled")
+        principal = Principal(name=user.username, role=Role(user.role), user_id=user.id)
+    if principal.role is Role.CSFR and principal.user_id is not None:
+        tech_id = db_session.scalar(select(Technician.id).where(Technician.user_id == principal.user_id))
+        principal = Principal(
+            name=principal.name,
+            role=principal.role,
+            user_id=principal.user_id,
+            token_id=principal.token_id,
+            technician_id=tech_id,
+        )
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require(*roles: Role) -> Callable[[Principal], Principal]:
+    """A dependency admitting only callers with one of `roles` (403 names who may)."""
+    allowed = frozenset(roles)
+
+    def check(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in allowed:
+            who = ", ".join(sorted(r.value for r in allowed))
+            raise ApiError(
+                403, "forbidden", f"a {principal.role.value} may not do this; it needs one of: {who}"
+            )
+        return principal
+
+    return check
+
+
+# The role sets the API uses, named once.
+STAFF = (Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN)
+OFFICE = (Role.DISPATCHER, Role.ADVISOR, Role.SUPERVISOR, Role.ADMIN)
+ANYONE_SIGNED_IN = (*OFFICE, Role.CSFR)
+
+Staff = Annotated[Principal, Depends(require(*STAFF))]
+Office = Annotated[Principal, Depends(require(*OFFICE))]
+OfficeOrCsfr = Annotated[Principal, Depends(require(*ANYONE_SIGNED_IN))]
+Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
+Station = Annotated[Principal, Depends(require(Role.STATION, Role.ADMIN))]

@@ -1,0 +1,35 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from server import errors
+from server.accounts.views import router as accounts_router
+from server.auth.views import router as auth_router
+from server.deps import DbSession
+from server.meters.views import router as meters_router
+from server.orders.views import router as orders_router
+from server.technicians.views import router as technicians_router
+
+API_DESCRIPTION = """
+Curbstop dispatch server. Sign in with `POST /api/auth/token` (OAuth2 password flow) or send an
+API token (`cs_...`) as `Authorization: Bearer`. Every route names the roles that may call it.
+Errors are JSON: `{"error": {"code", "message", "fields": [{"field", "message"}]}}`.
+"""
+
+
+def create_app() -> FastAPI:
+    """Build the app with every feature's routes and the JSON error handlers."""
+    app = FastAPI(title="Curbstop", version="0.1.0", description=API_DESCRIPTION)
+    errors.install(app)
+    for router in (auth_router, orders_router, technicians_router, accounts_router, meters_router):
+        app.include_router(router)
+
+    @app.get("/api/health", tags=["health"], summary="Liveness and database check. Anyone.")
+    def health(db_session: DbSession) -> dict[str, str]:
+        db_session.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,57 @@
+"""Meters and their reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Date, ForeignKey, Index, Numeric, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.db import Base, UTCDateTime, utcnow
+
+
+class Meter(Base):
+    """A water meter (one register unless noted); readings count in `unit` times `multiplier`."""
+
+    __tablename__ = "meters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    serial: Mapped[str] = mapped_column(String(32), unique=True)
+    service_point_id: Mapped[int | None] = mapped_column(ForeignKey("service_points.id"), index=True)
+    size: Mapped[str] = mapped_column(String(8))  # nominal size: 5/8, 3/4, 1, 1-1/2, 2 ...
+    make: Mapped[str] = mapped_column(String(40), default="")
+    model: Mapped[str] = mapped_column(String(40), default="")
+    dials: Mapped[int] = mapped_column(default=6)  # register digits: it rolls over at 10**dials
+    decimals: Mapped[int] = mapped_column(default=0)  # digits right of the point on the register
+    multiplier: Mapped[int] = mapped_column(default=1)  # register units per displayed unit
+    unit: Mapped[str] = mapped_column(String(4), default="gal")  # contracts.codes.VolumeUnit
+    radio_id: Mapped[str] = mapped_column(String(32), default="")  # MXU / endpoint id
+    install_date: Mapped[dt.date | None] = mapped_column(Date)
+    last_test_date: Mapped[dt.date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="in_service")  # in_service | removed
+
+
+class MeterRead(Base):
+    """One register reading. `reading` is the register value as displayed (decimals applied)."""
+
+    __tablename__ = "meter_reads"
+    __table_args__ = (
+        UniqueConstraint("meter_id", "register", "read_at", "source"),
+        Index("ix_meter_reads_meter_time", "meter_id", "read_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"))
+    register: Mapped[int] = mapped_column(default=1)
+    read_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    reading: Mapped[float] = mapped_column(Numeric(16, 4, asdecimal=False))
+    source: Mapped[str] = mapped_column(String(12))  # contracts.codes.ReadSource
+    read_code: Mapped[str] = mapped_column(String(24), default="")  # contracts.codes.ReadCode
+    estimated: Mapped[bool] = mapped_column(default=False)
+    # Validation outcome (server/meters/validation): ok | high | low | zero | negative | rollover ...
+    validation: Mapped[str] = mapped_column(String(16), default="")
+    validation_reason: Mapped[str] = mapped_column(String(200), default="")
+    # Set for hand-held and field reads: device|meter|register|read time, so an upload counts once.
+    idempotency_key: Mapped[str | None] = mapped_column(String(160), unique=True)
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("meter_reads.id"))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

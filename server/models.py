@@ -1,0 +1,39 @@
+"""Import every feature's models so Base.metadata knows all tables (Alembic and tests use this)."""
+
+from server.accounts.models import (
+    Account,
+    Balance,
+    Customer,
+    MoveRequest,
+    Payment,
+    PaymentArrangement,
+    ServicePoint,
+    ShutoffHold,
+    ShutoffNotice,
+)
+from server.audit.models import AuditEvent
+from server.auth.models import ApiToken, User
+from server.db import Base
+from server.meters.models import Meter, MeterRead
+from server.orders.models import WorkOrder
+from server.technicians.models import Technician
+
+__all__ = [
+    "Account",
+    "ApiToken",
+    "AuditEvent",
+    "Balance",
+    "Base",
+    "Customer",
+    "Meter",
+    "MeterRead",
+    "MoveRequest",
+    "Payment",
+    "PaymentArrangement",
+    "ServicePoint",
+    "ShutoffHold",
+    "ShutoffNotice",
+    "Technician",
+    "User",
+    "WorkOrder",
+]
