@@ -1,0 +1,409 @@
+"""CIS import: validate every row of every file, then apply all of it in one transaction, or none of it.
+
+Upserts are keyed by the CIS's natural keys, so importing the same extract twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Table, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from server.accounts.models import (
+    Account,
+    Balance,
+    Customer,
+    MoveRequest,
+    Payment,
+    PaymentArrangement,
+    ServicePoint,
+    ShutoffHold,
+    ShutoffNotice,
+)
+from server.audit.service import record
+from server.cis.formats import FieldError, FileSpec, specs
+from server.db import utcnow
+from server.meters.models import Meter, MeterRead
+
+BATCH_ROWS = 5_000
+
+
+@dataclass(frozen=True)
+class ImportIssue:
+    """One thing wrong with the input: file, line (1 = header) and field."""
+
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class ImportRejected(Exception):
+    """The extract was refused; nothing of it was applied."""
+
+    def __init__(self, issues: Sequence[ImportIssue]) -> None:
+        self.issues = list(issues)
+        shown = "; ".join(str(i) for i in self.issues[:5])
+        more = f"; and {len(self.issues) - 5} more" if len(self.issues) > 5 else ""
+        super().__init__(f"import rejected, nothing was applied: {len(self.issues)} problem(s): {shown}{more}")
+
+
+@dataclass
+class ParsedFile:
+    """The typed rows of one file, each with its line number."""
+
+    spec: FileSpec
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+
+
+@dataclass
+class ImportResult:
+    """What an import applied, per file."""
+
+    rows: dict[str, int]
+
+
+ProgressFn = Callable[[str, int], None]
+
+
+def parse_file(spec: FileSpec, data: bytes, issues: list[ImportIssue]) -> ParsedFile:
+    """Parse one CSV file's bytes into typed rows, appending every problem to `issues`."""
+    parsed = ParsedFile(spec)
+    try:
+        content = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        issues.append(ImportIssue(spec.filename, line, "", f"not UTF-8 text (byte {exc.start})"))
+        return parsed
+    reader = csv.reader(io.StringIO(content, newline=""), strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        issues.append(ImportIssue(spec.filename, 1, "", "the file is empty; it needs a header line"))
+        return parsed
+    except csv.Error as exc:
+        issues.append(ImportIssue(spec.filename, 1, "", f"bad CSV: {exc}"))
+        return parsed
+    header = [h.strip() for h in header]
+    known = set(spec.column_names)
+    for name in header:
+        if name not in known:
+            issues.append(ImportIssue(spec.filename, 1, name, f"unknown column; known: {', '.join(spec.column_names)}"))
+    if len(set(header)) != len(header):
+        issues.append(ImportIssue(spec.filename, 1, "", "a column name appears twice"))
+    for col in spec.columns:
+        if col.required and col.name not in header:
+            issues.append(ImportIssue(spec.filename, 1, col.name, "required column is missing"))
+    if any(i.file == spec.filename for i in issues):
+        return parsed
+    index = {name: i for i, name in enumerate(header)}
+    seen_keys: dict[tuple[Any, ...], int] = {}
+    while True:
+        try:
+            raw_row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            issues.append(ImportIssue(spec.filename, reader.line_num, "", f"bad CSV: {exc}"))
+            break
+        line = reader.line_num
+        if not raw_row or all(not cell.strip() for cell in raw_row):
+            continue  # blank line
+        if len(raw_row) != len(header):
+            issues.append(
+                ImportIssue(spec.filename, line, "", f"has {len(raw_row)} fields, the header has {len(header)}")
+            )
+            continue
+        row: dict[str, Any] = {}
+        ok = True
+        for col in spec.columns:
+            raw = raw_row[index[col.name]].strip() if col.name in index else ""
+            if raw == "":
+                if col.required:
+                    issues.append(ImportIssue(spec.filename, line, col.name, "is required"))
+                    ok = False
+                row[col.name] = col.default
+                continue
+            try:
+                row[col.name] = col.parse(raw)
+            except FieldError as exc:
+                issues.append(ImportIssue(spec.filename, line, col.name, str(exc)))
+                ok = False
+        if not ok:
+            continue
+        key = tuple(row[k] for k in spec.key)
+        if key in seen_keys:
+            issues.append(
+                ImportIssue(spec.filename, line, ",".join(spec.key), f"duplicate of line {seen_keys[key]}")
+            )
+            continue
+        seen_keys[key] = line
+        parsed.rows.append(row)
+        parsed.lines.append(line)
+    return parsed
+
+
+def _existing(session: Session, column: Any) -> set[Any]:
+    return set(session.scalars(select(column)))
+
+
+def check_references(session: Session, files: dict[str, ParsedFile], issues: list[ImportIssue]) -> None:
+    """Every reference must resolve to a row in this extract or already in the database."""
+    db_keys: dict[str, set[Any]] = {}
+    lookups = {
+        "service_points.csv": ServicePoint.cis_service_point_id,
+        "accounts.csv": Account.account_number,
+        "meters.csv": Meter.serial,
+    }
+    for parsed in files.values():
+        for column, target in parsed.spec.refs:
+            in_batch = {r[files[target].spec.key[0]] for r in files[target].rows} if target in files else set()
+            if target not in db_keys:
+                db_keys[target] = _existing(session, lookups[target])
+            known = in_batch | db_keys[target]
+            for row, line in zip(parsed.rows, parsed.lines, strict=True):
+                value = row[column]
+                if value not in (None, "") and value not in known:
+                    issues.append(
+                        ImportIssue(parsed.spec.filename, line, column, f"{value!r} is not in {target} or the database")
+                    )
+
+
+def _upsert(session: Session, table: Table, rows: list[dict[str, Any]], key: Sequence[str]) -> None:
+    """INSERT ... ON CONFLICT (key) DO UPDATE, in batches (PostgreSQL and SQLite share the syntax)."""
+    if not rows:
+        return
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(table)
+    update_cols = [c for c in rows[0] if c not in key]
+    stmt = stmt.on_conflict_do_update(index_elements=list(key), set_={c: stmt.excluded[c] for c in update_cols})
+    for start in range(0, len(rows), BATCH_ROWS):
+        session.execute(stmt, rows[start : start + BATCH_ROWS])
+
+
+def _id_map(session: Session, key_col: Any, id_col: Any, keys: Iterable[Any]) -> dict[Any, int]:
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    return {k: i for k, i in session.execute(select(key_col, id_col)) if k in wanted}
+
+
+def apply(session: Session, files: dict[str, ParsedFile], progress: ProgressFn | None = None) -> ImportResult:
+    """Write every parsed file in dependency order (the caller commits or rolls back)."""
+    counts: dict[str, int] = {}
+    note = progress or (lambda _name, _n: None)
+
+    def rows_of(name: str) -> list[dict[str, Any]]:
+        return files[name].rows if name in files else []
+
+    sps = rows_of("service_points.csv")
+    _upsert(
+        session,
+        ServicePoint.__table__,  # type: ignore[arg-type]
+        [
+            {"cis_service_point_id": r["service_point_id"], **{k: r[k] for k in r if k != "service_point_id"}}
+            for r in sps
+        ],
+        ["cis_service_point_id"],
+    )
+    note("service_points.csv", len(sps))
+
+    accounts = rows_of("accounts.csv")
+    customers: dict[str, dict[str, Any]] = {}
+    for r in accounts:
+        customers[r["customer_id"]] = {
+            "cis_customer_id": r["customer_id"],
+            "name": r["customer_name"],
+            "phone": r["phone"],
+            "email": r["email"],
+            "mailing_address": r["mailing_address"],
+            "low_income": r["low_income"],
+        }
+    _upsert(session, Customer.__table__, list(customers.values()), ["cis_customer_id"])  # type: ignore[arg-type]
+    sp_ids = _id_map(
+        session,
+        ServicePoint.cis_service_point_id,
+        ServicePoint.id,
+        [r["service_point_id"] for r in accounts]
+        + [r["service_point_id"] for r in rows_of("meters.csv")]
+        + [r["service_point_id"] for r in rows_of("move_requests.csv")],
+    )
+    cust_ids = _id_map(session, Customer.cis_customer_id, Customer.id, customers)
+    _upsert(
+        session,
+        Account.__table__,  # type: ignore[arg-type]
+        [
+            {
+                "account_number": r["account_number"],
+                "customer_id": cust_ids[r["customer_id"]],
+                "service_point_id": sp_ids[r["service_point_id"]],
+                "status": r["status"],
+                "occupied": r["occupied"],
+                "service_class": r["service_class"],
+                "billing_cycle": r["billing_cycle"],
+                "opened_date": r["opened_date"],
+                "closed_date": r["closed_date"],
+            }
+            for r in accounts
+        ],
+        ["account_number"],
+    )
+    note("accounts.csv", len(accounts))
+
+    meters = rows_of("meters.csv")
+    _upsert(
+        session,
+        Meter.__table__,  # type: ignore[arg-type]
+        [{**r, "service_point_id": sp_ids.get(r["service_point_id"]) if r["service_point_id"] else None} for r in meters],
+        ["serial"],
+    )
+    note("meters.csv", len(meters))
+
+    reads = rows_of("reads.csv")
+    if reads:
+        meter_ids = _id_map(session, Meter.serial, Meter.id, (r["meter_serial"] for r in reads))
+        batch: list[dict[str, Any]] = []
+        for r in reads:
+            batch.append(
+                {
+                    "meter_id": meter_ids[r["meter_serial"]],
+                    "register": r["register"],
+                    "read_at": r["read_at"],
+                    "reading": r["reading"],
+                    "source": r["source"],
+                    "read_code": r["read_code"],
+                    "estimated": r["estimated"],
+                    "received_at": utcnow(),
+                }
+            )
+            if len(batch) >= BATCH_ROWS:
+                _upsert(session, MeterRead.__table__, batch, ["meter_id", "register", "read_at", "source"])  # type: ignore[arg-type]
+                note("reads.csv", len(batch))
+                batch = []
+        _upsert(session, MeterRead.__table__, batch, ["meter_id", "register", "read_at", "source"])  # type: ignore[arg-type]
+        note("reads.csv", len(batch))
+
+    account_keys = [
+        r["account_number"]
+        for name in ("balances.csv", "payments.csv", "arrangements.csv", "holds.csv", "notices.csv", "move_requests.csv")
+        for r in rows_of(name)
+        if r.get("account_number")
+    ]
+    acct_ids = _id_map(session, Account.account_number, Account.id, account_keys)
+
+    def with_account(rows: list[dict[str, Any]], rename: dict[str, str]) -> list[dict[str, Any]]:
+        out = []
+        for r in rows:
+            item = {rename.get(k, k): v for k, v in r.items() if k != "account_number"}
+            item["account_id"] = acct_ids.get(r["account_number"]) if r.get("account_number") else None
+            out.append(item)
+        return out
+
+    balances = with_account(
+        rows_of("balances.csv"), {"balance": "balance_cents", "past_due": "past_due_cents"}
+    )
+    for b in balances:
+        if b["as_of"] is None:
+            b["as_of"] = utcnow()
+    _upsert(session, Balance.__table__, balances, ["account_id"])  # type: ignore[arg-type]
+    _upsert(
+        session,
+        Payment.__table__,  # type: ignore[arg-type]
+        with_account(rows_of("payments.csv"), {"payment_id": "cis_payment_id", "amount": "amount_cents"}),
+        ["cis_payment_id"],
+    )
+    _upsert(
+        session,
+        PaymentArrangement.__table__,  # type: ignore[arg-type]
+        with_account(
+            rows_of("arrangements.csv"),
+            {"arrangement_id": "cis_arrangement_id", "total": "total_cents", "down_payment": "down_payment_cents"},
+        ),
+        ["cis_arrangement_id"],
+    )
+    _upsert(
+        session, ShutoffHold.__table__, with_account(rows_of("holds.csv"), {"hold_id": "cis_hold_id"}), ["cis_hold_id"]  # type: ignore[arg-type]
+    )
+    _upsert(
+        session,
+        ShutoffNotice.__table__,  # type: ignore[arg-type]
+        with_account(rows_of("notices.csv"), {"notice_id": "cis_notice_id"}),
+        ["cis_notice_id"],
+    )
+    moves = with_account(rows_of("move_requests.csv"), {"request_id": "cis_request_id"})
+    for m in moves:
+        m["service_point_id"] = sp_ids[m["service_point_id"]]
+    _upsert(session, MoveRequest.__table__, moves, ["cis_request_id"])  # type: ignore[arg-type]
+    for name in ("balances.csv", "payments.csv", "arrangements.csv", "holds.csv", "notices.csv", "move_requests.csv"):
+        note(name, len(rows_of(name)))
+    for name, parsed in files.items():
+        counts[name] = len(parsed.rows)
+    return ImportResult(rows=counts)
+
+
+def load_files(paths: Sequence[Path], zone: ZoneInfo) -> tuple[dict[str, ParsedFile], list[ImportIssue]]:
+    """Parse the given CSV files (named as in the layouts), collecting every issue."""
+    layouts = specs(zone)
+    issues: list[ImportIssue] = []
+    files: dict[str, ParsedFile] = {}
+    for path in paths:
+        spec = layouts.get(path.name)
+        if spec is None:
+            issues.append(ImportIssue(path.name, 0, "", f"unknown file; expected one of: {', '.join(layouts)}"))
+            continue
+        files[path.name] = parse_file(spec, path.read_bytes(), issues)
+    # Apply in dependency order regardless of the order given.
+    ordered = {name: files[name] for name in layouts if name in files}
+    return ordered, issues
+
+
+def find_files(directory: Path, zone: ZoneInfo) -> list[Path]:
+    """The known CSV files present in `directory`."""
+    return [directory / name for name in specs(zone) if (directory / name).exists()]
+
+
+def import_files(
+    session: Session,
+    paths: Sequence[Path],
+    *,
+    zone: ZoneInfo,
+    actor: str = "cli",
+    progress: ProgressFn | None = None,
+) -> ImportResult:
+    """Validate and apply an extract atomically; raise ImportRejected listing every problem."""
+    if not paths:
+        raise ImportRejected([ImportIssue("(extract)", 0, "", "no CIS files given")])
+    files, issues = load_files(paths, zone)
+    if not issues:
+        check_references(session, files, issues)
+    if issues:
+        raise ImportRejected(issues)
+    try:
+        result = apply(session, files, progress)
+        record(
+            db_session=session,
+            actor=actor,
+            action="import",
+            entity_type="cis_extract",
+            entity_id=utcnow().strftime("%Y%m%dT%H%M%S.%fZ"),
+            detail={"files": sorted(files), "rows": result.rows},
+        )
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    return result
