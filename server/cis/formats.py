@@ -200,12 +200,17 @@ def specs(zone: ZoneInfo) -> dict[str, FileSpec]:
                 Column("phone", text(32), default=""),
                 Column("email", text(120), default=""),
                 Column("mailing_address", text(200), default=""),
-                Column("low_income", boolean, default=False, meaning="under 200% of the federal poverty line"),
+                Column(
+                    "low_income", boolean, default=False, meaning="under 200% of the federal poverty line"
+                ),
                 Column("service_point_id", text(32), True),
                 Column("status", choice(*ACCOUNT_STATUSES), default="active"),
                 Column("occupied", boolean, default=True),
-                Column("service_class", choice("residential", "commercial", "irrigation", "industrial"),
-                       default="residential"),
+                Column(
+                    "service_class",
+                    choice("residential", "commercial", "irrigation", "industrial"),
+                    default="residential",
+                ),
                 Column("billing_cycle", text(8), default=""),
                 Column("opened_date", date),
                 Column("closed_date", date),
@@ -310,7 +315,9 @@ def specs(zone: ZoneInfo) -> dict[str, FileSpec]:
             (
                 Column("notice_id", text(40), True),
                 Column("account_number", text(32), True),
-                Column("kind", choice("written", "final"), True, meaning="written notice or final door hanger"),
+                Column(
+                    "kind", choice("written", "final"), True, meaning="written notice or final door hanger"
+                ),
                 Column("served_at", ts, True),
             ),
             key=("notice_id",),
@@ -346,6 +353,8 @@ def describe(zone: ZoneInfo) -> str:
         for col in spec.columns:
             default = "" if col.required or col.default in (None, "", []) else f"`{col.default}`"
             fmt = (col.parse.__doc__ or "").strip().split("\n")[0]
-            out.append(f"| `{col.name}` | {'yes' if col.required else ''} | {fmt} | {default} | {col.meaning} |")
+            out.append(
+                f"| `{col.name}` | {'yes' if col.required else ''} | {fmt} | {default} | {col.meaning} |"
+            )
         out.append("")
     return "\n".join(out)

@@ -58,7 +58,9 @@ class ImportRejected(Exception):
         self.issues = list(issues)
         shown = "; ".join(str(i) for i in self.issues[:5])
         more = f"; and {len(self.issues) - 5} more" if len(self.issues) > 5 else ""
-        super().__init__(f"import rejected, nothing was applied: {len(self.issues)} problem(s): {shown}{more}")
+        super().__init__(
+            f"import rejected, nothing was applied: {len(self.issues)} problem(s): {shown}{more}"
+        )
 
 
 @dataclass
@@ -68,6 +70,9 @@ class ParsedFile:
     spec: FileSpec
     rows: list[dict[str, Any]] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
+    # First-key values of rows that were present but refused: references to them are not reported
+    # again as "missing", since the refused row is already in the report.
+    refused_keys: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -102,7 +107,9 @@ def parse_file(spec: FileSpec, data: bytes, issues: list[ImportIssue]) -> Parsed
     known = set(spec.column_names)
     for name in header:
         if name not in known:
-            issues.append(ImportIssue(spec.filename, 1, name, f"unknown column; known: {', '.join(spec.column_names)}"))
+            issues.append(
+                ImportIssue(spec.filename, 1, name, f"unknown column; known: {', '.join(spec.column_names)}")
+            )
     if len(set(header)) != len(header):
         issues.append(ImportIssue(spec.filename, 1, "", "a column name appears twice"))
     for col in spec.columns:
@@ -125,7 +132,9 @@ def parse_file(spec: FileSpec, data: bytes, issues: list[ImportIssue]) -> Parsed
             continue  # blank line
         if len(raw_row) != len(header):
             issues.append(
-                ImportIssue(spec.filename, line, "", f"has {len(raw_row)} fields, the header has {len(header)}")
+                ImportIssue(
+                    spec.filename, line, "", f"has {len(raw_row)} fields, the header has {len(header)}"
+                )
             )
             continue
         row: dict[str, Any] = {}
@@ -144,6 +153,9 @@ def parse_file(spec: FileSpec, data: bytes, issues: list[ImportIssue]) -> Parsed
                 issues.append(ImportIssue(spec.filename, line, col.name, str(exc)))
                 ok = False
         if not ok:
+            first_key = spec.key[0]
+            if first_key in index:
+                parsed.refused_keys.add(raw_row[index[first_key]].strip())
             continue
         key = tuple(row[k] for k in spec.key)
         if key in seen_keys:
@@ -171,7 +183,11 @@ def check_references(session: Session, files: dict[str, ParsedFile], issues: lis
     }
     for parsed in files.values():
         for column, target in parsed.spec.refs:
-            in_batch = {r[files[target].spec.key[0]] for r in files[target].rows} if target in files else set()
+            in_batch: set[Any] = set()
+            if target in files:
+                in_batch = {r[files[target].spec.key[0]] for r in files[target].rows} | files[
+                    target
+                ].refused_keys
             if target not in db_keys:
                 db_keys[target] = _existing(session, lookups[target])
             known = in_batch | db_keys[target]
@@ -179,7 +195,12 @@ def check_references(session: Session, files: dict[str, ParsedFile], issues: lis
                 value = row[column]
                 if value not in (None, "") and value not in known:
                     issues.append(
-                        ImportIssue(parsed.spec.filename, line, column, f"{value!r} is not in {target} or the database")
+                        ImportIssue(
+                            parsed.spec.filename,
+                            line,
+                            column,
+                            f"{value!r} is not in {target} or the database",
+                        )
                     )
 
 
@@ -190,7 +211,9 @@ def _upsert(session: Session, table: Table, rows: list[dict[str, Any]], key: Seq
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = insert(table)
     update_cols = [c for c in rows[0] if c not in key]
-    stmt = stmt.on_conflict_do_update(index_elements=list(key), set_={c: stmt.excluded[c] for c in update_cols})
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(key), set_={c: stmt.excluded[c] for c in update_cols}
+    )
     for start in range(0, len(rows), BATCH_ROWS):
         session.execute(stmt, rows[start : start + BATCH_ROWS])
 
@@ -268,7 +291,10 @@ def apply(session: Session, files: dict[str, ParsedFile], progress: ProgressFn |
     _upsert(
         session,
         Meter.__table__,  # type: ignore[arg-type]
-        [{**r, "service_point_id": sp_ids.get(r["service_point_id"]) if r["service_point_id"] else None} for r in meters],
+        [
+            {**r, "service_point_id": sp_ids.get(r["service_point_id"]) if r["service_point_id"] else None}
+            for r in meters
+        ],
         ["serial"],
     )
     note("meters.csv", len(meters))
@@ -299,7 +325,14 @@ def apply(session: Session, files: dict[str, ParsedFile], progress: ProgressFn |
 
     account_keys = [
         r["account_number"]
-        for name in ("balances.csv", "payments.csv", "arrangements.csv", "holds.csv", "notices.csv", "move_requests.csv")
+        for name in (
+            "balances.csv",
+            "payments.csv",
+            "arrangements.csv",
+            "holds.csv",
+            "notices.csv",
+            "move_requests.csv",
+        )
         for r in rows_of(name)
         if r.get("account_number")
     ]
@@ -331,12 +364,19 @@ def apply(session: Session, files: dict[str, ParsedFile], progress: ProgressFn |
         PaymentArrangement.__table__,  # type: ignore[arg-type]
         with_account(
             rows_of("arrangements.csv"),
-            {"arrangement_id": "cis_arrangement_id", "total": "total_cents", "down_payment": "down_payment_cents"},
+            {
+                "arrangement_id": "cis_arrangement_id",
+                "total": "total_cents",
+                "down_payment": "down_payment_cents",
+            },
         ),
         ["cis_arrangement_id"],
     )
     _upsert(
-        session, ShutoffHold.__table__, with_account(rows_of("holds.csv"), {"hold_id": "cis_hold_id"}), ["cis_hold_id"]  # type: ignore[arg-type]
+        session,
+        ShutoffHold.__table__,
+        with_account(rows_of("holds.csv"), {"hold_id": "cis_hold_id"}),
+        ["cis_hold_id"],  # type: ignore[arg-type]
     )
     _upsert(
         session,
@@ -348,7 +388,14 @@ def apply(session: Session, files: dict[str, ParsedFile], progress: ProgressFn |
     for m in moves:
         m["service_point_id"] = sp_ids[m["service_point_id"]]
     _upsert(session, MoveRequest.__table__, moves, ["cis_request_id"])  # type: ignore[arg-type]
-    for name in ("balances.csv", "payments.csv", "arrangements.csv", "holds.csv", "notices.csv", "move_requests.csv"):
+    for name in (
+        "balances.csv",
+        "payments.csv",
+        "arrangements.csv",
+        "holds.csv",
+        "notices.csv",
+        "move_requests.csv",
+    ):
         note(name, len(rows_of(name)))
     for name, parsed in files.items():
         counts[name] = len(parsed.rows)
@@ -363,7 +410,9 @@ def load_files(paths: Sequence[Path], zone: ZoneInfo) -> tuple[dict[str, ParsedF
     for path in paths:
         spec = layouts.get(path.name)
         if spec is None:
-            issues.append(ImportIssue(path.name, 0, "", f"unknown file; expected one of: {', '.join(layouts)}"))
+            issues.append(
+                ImportIssue(path.name, 0, "", f"unknown file; expected one of: {', '.join(layouts)}")
+            )
             continue
         files[path.name] = parse_file(spec, path.read_bytes(), issues)
     # Apply in dependency order regardless of the order given.
@@ -388,8 +437,8 @@ def import_files(
     if not paths:
         raise ImportRejected([ImportIssue("(extract)", 0, "", "no CIS files given")])
     files, issues = load_files(paths, zone)
-    if not issues:
-        check_references(session, files, issues)
+    # References are checked on the rows that parsed, so one report lists every problem at once.
+    check_references(session, files, issues)
     if issues:
         raise ImportRejected(issues)
     try:

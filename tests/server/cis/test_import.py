@@ -40,7 +40,11 @@ def test_good_extract_imports_everything(db_session, tmp_path):
     """A valid extract lands whole, with money in cents and local times converted to UTC."""
     result = import_files(db_session, write(tmp_path, GOOD), zone=ZONE)
     assert result.rows["reads.csv"] == 3
-    assert count(db_session, Account) == 2 and count(db_session, Customer) == 2 and count(db_session, MeterRead) == 3
+    assert (
+        count(db_session, Account) == 2
+        and count(db_session, Customer) == 2
+        and count(db_session, MeterRead) == 3
+    )
     balance = db_session.scalar(select(Balance))
     assert balance.balance_cents == 12345 and balance.past_due_cents == 10000
     assert db_session.scalar(select(Payment.amount_cents)) == 5000
@@ -112,23 +116,46 @@ def test_reference_to_previous_import_is_accepted(db_session, tmp_path):
     [
         (b"", "service_points.csv:1: the file is empty"),
         (b"service_point_id,address,lat\nSP1,x,1\n", "service_points.csv:1: lon: required column is missing"),
-        (b"service_point_id,address,lat,lon,colour\nSP1,x,1,2,red\n", "service_points.csv:1: colour: unknown column"),
-        (b"service_point_id,address,lat,lon\nSP1,x,1\n", "service_points.csv:2: has 3 fields, the header has 4"),
-        (b"service_point_id,address,lat,lon\nSP1,x,1,2\nSP1,y,1,2\n", "service_points.csv:3: service_point_id: duplicate of line 2"),
+        (
+            b"service_point_id,address,lat,lon,colour\nSP1,x,1,2,red\n",
+            "service_points.csv:1: colour: unknown column",
+        ),
+        (
+            b"service_point_id,address,lat,lon\nSP1,x,1\n",
+            "service_points.csv:2: has 3 fields, the header has 4",
+        ),
+        (
+            b"service_point_id,address,lat,lon\nSP1,x,1,2\nSP1,y,1,2\n",
+            "service_points.csv:3: service_point_id: duplicate of line 2",
+        ),
         (b"service_point_id,address,lat,lon\nSP1,x,91,2\n", "service_points.csv:2: lat: 91 is outside"),
         (b"service_point_id,address,lat,lon\nSP1,\xff\xfe,1,2\n", "service_points.csv:2: not UTF-8 text"),
         (b'service_point_id,address,lat,lon\nSP1,"unterminated,1,2\n', "service_points.csv"),
-        (b"service_point_id,address,lat,lon,hazards\nSP1,x,1,2,Big Dog\n", "hazards: 'Big Dog' is not a lower-case"),
+        (
+            b"service_point_id,address,lat,lon,hazards\nSP1,x,1,2,Big Dog\n",
+            "hazards: 'Big Dog' is not a lower-case",
+        ),
     ],
-    ids=["empty", "missing-column", "unknown-column", "short-row", "duplicate-key", "out-of-range", "not-utf8",
-         "unterminated-quote", "bad-hazard"],
+    ids=[
+        "empty",
+        "missing-column",
+        "unknown-column",
+        "short-row",
+        "duplicate-key",
+        "out-of-range",
+        "not-utf8",
+        "unterminated-quote",
+        "bad-hazard",
+    ],
 )
 def test_malformed_files_name_the_problem(db_session, tmp_path, content, expected):
     """Malformed CSV is refused with a message naming file, line and field."""
     (tmp_path / "service_points.csv").write_bytes(content)
     with pytest.raises(ImportRejected) as caught:
         import_files(db_session, find_files(tmp_path, ZONE), zone=ZONE)
-    assert any(str(i).startswith(expected) or expected in str(i) for i in caught.value.issues), caught.value.issues
+    assert any(str(i).startswith(expected) or expected in str(i) for i in caught.value.issues), (
+        caught.value.issues
+    )
     assert count(db_session, ServicePoint) == 0
 
 

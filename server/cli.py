@@ -1,0 +1,242 @@
+"""The `curbstop` command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import func, select
+
+from contracts.codes import Role
+from server import db as dbmod
+from server.config import get_settings
+from server.migrate import upgrade
+
+app = typer.Typer(
+    help="Curbstop: field-service dispatch for water utilities.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _migrate() -> None:
+    upgrade(dbmod.get_engine())
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database (DATABASE_URL, default var/curbstop.db) up to the newest schema."""
+    _migrate()
+    console.print(f"[green]database is up to date[/] ({_safe_url()})")
+
+
+def _safe_url() -> str:
+    url = dbmod.get_engine().url
+    return url.render_as_string(hide_password=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="interface to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port")] = None,
+) -> None:
+    """Run the API server (migrating the database first)."""
+    import uvicorn
+
+    settings = get_settings()
+    _migrate()
+    uvicorn.run(
+        "server.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+    )
+
+
+@app.command("import")
+def import_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="CSV files, or a directory holding them", exists=True)],
+    actor: Annotated[str, typer.Option(help="who to record in the audit log")] = "cli",
+) -> None:
+    """Import a CIS extract (see docs/cis-import.md); a bad extract is refused whole, every problem listed."""
+    from server.cis.importer import ImportRejected, find_files, import_files
+
+    zone = ZoneInfo(get_settings().timezone)
+    files: list[Path] = []
+    for path in paths:
+        files.extend(find_files(path, zone) if path.is_dir() else [path])
+    _migrate()
+    with dbmod.session_factory()() as session, _progress() as progress:
+        tasks: dict[str, int] = {}
+
+        def note(name: str, rows: int) -> None:
+            if name not in tasks:
+                tasks[name] = progress.add_task(f"import {name}", total=None)
+            progress.advance(tasks[name], rows)
+
+        try:
+            result = import_files(session, files, zone=zone, actor=actor, progress=note)
+        except ImportRejected as exc:
+            progress.stop()
+            table = Table(
+                title=f"Import refused: {len(exc.issues)} problem(s); nothing was applied", show_lines=False
+            )
+            for col in ("file", "line", "field", "problem"):
+                table.add_column(col)
+            for issue in exc.issues:
+                table.add_row(issue.file, str(issue.line or ""), issue.field, issue.message)
+            err.print(table)
+            raise typer.Exit(1) from None
+    summary = Table(title="Imported")
+    summary.add_column("file")
+    summary.add_column("rows", justify="right")
+    for name, rows in result.rows.items():
+        summary.add_row(name, f"{rows:,}")
+    console.print(summary)
+
+
+@app.command("create-user")
+def create_user_cmd(
+    username: str,
+    role: Annotated[Role, typer.Option(help="what the user may do")],
+    full_name: Annotated[str, typer.Option()] = "",
+    password: Annotated[str | None, typer.Option(help="prompted for when omitted")] = None,
+) -> None:
+    """Add a user who signs in with a password."""
+    from server.auth.service import create_user
+
+    secret = password or getpass.getpass(f"password for {username}: ")
+    if len(secret) < 8:
+        err.print("[red]the password must have at least 8 characters[/]")
+        raise typer.Exit(2)
+    _migrate()
+    with dbmod.session_factory()() as session:
+        create_user(db_session=session, username=username, password=secret, role=role, full_name=full_name)
+        session.commit()
+    console.print(f"[green]created {role.value} {username}[/]")
+
+
+@app.command("create-token")
+def create_token_cmd(
+    name: str, role: Annotated[Role, typer.Option(help="usually station")] = Role.STATION
+) -> None:
+    """Mint an API token for a machine (a docking station, a CIS feed); it is printed once."""
+    from server.auth.service import create_api_token
+
+    _migrate()
+    with dbmod.session_factory()() as session:
+        token = create_api_token(db_session=session, name=name, role=role)
+        session.commit()
+    console.print(token)
+
+
+@app.command()
+def demo(
+    accounts: Annotated[int, typer.Option(help="how many accounts the district has")] = 5_000,
+    seed: Annotated[int, typer.Option(help="random seed: the same seed gives the same district")] = 7,
+    fresh: Annotated[bool, typer.Option(help="delete var/ state first and generate anew")] = False,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="start the server when ready")
+    ] = True,
+    port: Annotated[int | None, typer.Option(help="TCP port for the server")] = None,
+) -> None:
+    """Generate a demo district, import it, add the crew and sign-ins, and start the server."""
+    from server.accounts.models import Account
+    from server.cis.importer import find_files, import_files
+    from server.demo.district import generate
+    from server.demo.seed import DEMO_PASSWORD, seed_people
+
+    settings = get_settings()
+    zone = ZoneInfo(settings.timezone)
+    demo_dir = settings.var_dir / "demo"
+    if fresh:
+        dbmod.get_engine().dispose()
+        if not settings.database_url:
+            for suffix in ("", "-wal", "-shm"):
+                (settings.var_dir / f"curbstop.db{suffix}").unlink(missing_ok=True)
+        shutil.rmtree(demo_dir, ignore_errors=True)
+        dbmod.configure(settings.resolved_database_url())
+    _migrate()
+    with dbmod.session_factory()() as session:
+        have = session.scalar(select(func.count()).select_from(Account)) or 0
+    if have == 0:
+        with _progress() as progress:
+            task = progress.add_task(f"generate {accounts:,} accounts", total=accounts)
+            summary = generate(
+                demo_dir / "cis",
+                accounts=accounts,
+                seed=seed,
+                today=dt.date.today(),
+                zone=zone,
+                progress=lambda n: progress.advance(task, n),
+            )
+        with dbmod.session_factory()() as session, _progress() as progress:
+            tasks: dict[str, int] = {}
+
+            def note(name: str, rows: int) -> None:
+                if name not in tasks:
+                    tasks[name] = progress.add_task(f"import {name}", total=None)
+                progress.advance(tasks[name], rows)
+
+            import_files(session, find_files(demo_dir / "cis", zone), zone=zone, actor="demo", progress=note)
+        console.print(
+            f"district: {summary.accounts:,} accounts, {summary.reads:,} reads, {summary.leaks} leaks, "
+            f"{summary.stuck} stuck meters, {summary.rollovers} rollovers, {summary.delinquent} delinquent, "
+            f"{summary.shut_off} shut off, {summary.move_requests} move requests"
+        )
+    else:
+        console.print(f"using the existing district ({have:,} accounts); --fresh generates a new one")
+    with dbmod.session_factory()() as session:
+        people = seed_people(db_session=session)
+    if people.station_token:
+        token_file = demo_dir / "station-token.txt"
+        token_file.parent.mkdir(parents=True, exist_ok=True)
+        token_file.write_text(people.station_token + "\n")
+        token_file.chmod(0o600)
+    base = f"http://{settings.host}:{port or settings.port}"
+    table = Table(title="Curbstop demo")
+    table.add_column("what")
+    table.add_column("where / how")
+    table.add_row("API and its docs", f"{base}/docs")
+    table.add_row("sign in", f"POST {base}/api/auth/token  (password for every demo user: {DEMO_PASSWORD})")
+    table.add_row(
+        "users", escape(", ".join(f"{u} [{r}]" for u, r in people.usernames[:4]) + "; CSFRs t01..t12")
+    )
+    table.add_row("station token", str(demo_dir / "station-token.txt"))
+    table.add_row("database", _safe_url())
+    console.print(table)
+    if serve_after:
+        serve(host=None, port=port)
+
+
+def main() -> None:
+    """Entry point for `python -m server.cli`."""
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
