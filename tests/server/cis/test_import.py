@@ -163,3 +163,11 @@ def test_no_files_is_an_error(db_session, tmp_path):
     """An empty directory is an error, not a silent success."""
     with pytest.raises(ImportRejected, match="no CIS files"):
         import_files(db_session, find_files(tmp_path, ZONE), zone=ZONE)
+
+
+def test_layout_documentation_is_current():
+    """docs/cis-import.md holds exactly the layouts the parser uses (regenerate: python -m server.cis.docs)."""
+    from server.cis.docs import DOC, render
+
+    text = DOC.read_text()
+    assert render(text) == text
