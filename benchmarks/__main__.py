@@ -16,7 +16,9 @@ def run(names: list[str]) -> int:
         names = SUITES
     unknown = [n for n in names if n not in SUITES]
     if unknown:
-        print(f"unknown benchmark suite(s): {', '.join(unknown)}; known: {', '.join(SUITES)}", file=sys.stderr)
+        print(
+            f"unknown benchmark suite(s): {', '.join(unknown)}; known: {', '.join(SUITES)}", file=sys.stderr
+        )
         return 2
     for name in names:
         module = importlib.import_module(f"benchmarks.{name}")

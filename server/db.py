@@ -58,6 +58,9 @@ def utcnow() -> dt.datetime:
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine with the per-backend settings Curbstop relies on."""
+    # Register every feature's tables, so foreign keys resolve whichever models the caller imported.
+    import server.models  # noqa: F401
+
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 

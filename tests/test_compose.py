@@ -20,7 +20,10 @@ def test_compose_services_and_health():
     for name, service in services.items():
         assert "test" in service["healthcheck"], name
     depends = services["server"]["depends_on"]
-    assert depends == {"postgres": {"condition": "service_healthy"}, "couchdb": {"condition": "service_healthy"}}
+    assert depends == {
+        "postgres": {"condition": "service_healthy"},
+        "couchdb": {"condition": "service_healthy"},
+    }
     env = services["server"]["environment"]
     assert env["DATABASE_URL"].startswith("postgresql://") and "@postgres:5432/" in env["DATABASE_URL"]
     assert "@couchdb:5984" in env["COUCHDB_URL"]
@@ -35,6 +38,7 @@ def test_compose_services_and_health():
 )
 def test_docker_compose_config_accepts_the_file():
     """`docker compose config` parses and validates the file."""
-    result = subprocess.run(["docker", "compose", "-f", str(COMPOSE), "config", "-q"], capture_output=True,
-                            text=True, check=False)
+    result = subprocess.run(
+        ["docker", "compose", "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr

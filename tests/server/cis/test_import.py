@@ -171,3 +171,24 @@ def test_layout_documentation_is_current():
 
     text = DOC.read_text()
     assert render(text) == text
+
+
+def test_bulk_copy_path_gives_the_same_result(db_session, tmp_path, monkeypatch):
+    """With every batch forced through PostgreSQL's COPY path, import, re-import and update behave the same."""
+    from server.cis import importer
+
+    monkeypatch.setattr(importer, "COPY_THRESHOLD", 1)
+    paths = write(tmp_path, GOOD)
+    import_files(db_session, paths, zone=ZONE)
+    import_files(db_session, paths, zone=ZONE)
+    assert count(db_session, MeterRead) == 3 and count(db_session, ServicePoint) == 2
+    sp = db_session.scalar(select(ServicePoint).where(ServicePoint.cis_service_point_id == "SP1"))
+    db_session.refresh(sp)
+    assert sp.hazards == ["dog"]
+    local = db_session.scalar(select(MeterRead).where(MeterRead.reading == 1450.5))
+    assert local.read_at.hour == 16
+    changed = {"reads.csv": "meter_serial,read_at,reading\nM1,2026-11-01T08:00:00,1460\n"}
+    import_files(db_session, write(tmp_path / ".." / tmp_path.name, changed), zone=ZONE)
+    assert count(db_session, MeterRead) == 3
+    db_session.expire_all()
+    assert db_session.scalar(select(MeterRead.reading).where(MeterRead.id == local.id)) == 1460
