@@ -77,6 +77,27 @@ def serve(
     )
 
 
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="run what is queued now, then exit")] = False,
+    poll_s: Annotated[float, typer.Option(help="seconds between polls for new jobs")] = 1.0,
+) -> None:
+    """Run queued background jobs (planning, order generation) outside the API processes."""
+    import time
+
+    from server.jobs.service import run_pending
+
+    _migrate()
+    factory = dbmod.session_factory()
+    if once:
+        console.print(f"ran {run_pending(factory=factory)} job(s)")
+        return
+    console.print("[green]worker running[/]; Ctrl-C stops it")
+    while True:
+        run_pending(factory=factory)
+        time.sleep(poll_s)
+
+
 @app.command("import")
 def import_cmd(
     paths: Annotated[list[Path], typer.Argument(help="CSV files, or a directory holding them", exists=True)],

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     timezone: str = Field(default="America/Los_Angeles", description="the utility's local time zone")
+    run_jobs_in_process: bool = Field(
+        default=True,
+        description="each API process also runs queued jobs; turn off when `curbstop worker`s do",
+    )
     policy_file: Path | None = Field(
         default=None, description="order-generation policy (TOML); default built in"
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from sqlalchemy import text
 
@@ -9,6 +12,7 @@ from server import errors
 from server.accounts.views import router as accounts_router
 from server.auth.views import router as auth_router
 from server.deps import DbSession
+from server.jobs.views import router as jobs_router
 from server.meters.views import router as meters_router
 from server.orders.views import router as orders_router
 from server.technicians.views import router as technicians_router
@@ -20,11 +24,39 @@ Errors are JSON: `{"error": {"code", "message", "fields": [{"field", "message"}]
 """
 
 
-def create_app() -> FastAPI:
-    """Build the app with every feature's routes and the JSON error handlers."""
-    app = FastAPI(title="Curbstop", version="0.1.0", description=API_DESCRIPTION)
+def create_app(*, start_worker: bool | None = None) -> FastAPI:
+    """Build the app with every feature's routes and the JSON error handlers.
+
+    With `start_worker` (default: the `run_jobs_in_process` setting) the process also runs queued jobs.
+    """
+    from server.config import get_settings
+
+    run_jobs = get_settings().run_jobs_in_process if start_worker is None else start_worker
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        worker = None
+        if run_jobs:
+            from server import db
+            from server.jobs.service import WorkerThread
+
+            worker = WorkerThread(db.session_factory())
+            worker.start()
+        yield
+        if worker is not None:
+            worker.stop()
+            worker.join(timeout=10)
+
+    app = FastAPI(title="Curbstop", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan)
     errors.install(app)
-    for router in (auth_router, orders_router, technicians_router, accounts_router, meters_router):
+    for router in (
+        auth_router,
+        orders_router,
+        technicians_router,
+        accounts_router,
+        meters_router,
+        jobs_router,
+    ):
         app.include_router(router)
 
     @app.get("/api/health", tags=["health"], summary="Liveness and database check. Anyone.")

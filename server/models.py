@@ -14,6 +14,7 @@ from server.accounts.models import (
 from server.audit.models import AuditEvent
 from server.auth.models import ApiToken, User
 from server.db import Base
+from server.jobs.models import Job
 from server.meters.models import Meter, MeterRead
 from server.orders.models import WorkOrder
 from server.technicians.models import Technician
@@ -25,6 +26,7 @@ __all__ = [
     "Balance",
     "Base",
     "Customer",
+    "Job",
     "Meter",
     "MeterRead",
     "MoveRequest",

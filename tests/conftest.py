@@ -113,3 +113,12 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def fresh_engine(empty_database_url: str) -> Iterator[Engine]:
+    """A migrated engine on a new database of this test's backend, for code that commits for real."""
+    engine = make_engine(empty_database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    upgrade(engine)
+    yield engine
+    engine.dispose()

@@ -33,7 +33,7 @@ def settings(tmp_path) -> Settings:
 @pytest.fixture
 def app(db_session: Session, settings: Settings):
     """The FastAPI app with its session and settings bound to this test."""
-    application = create_app()
+    application = create_app(start_worker=False)
 
     def _db() -> Iterator[Session]:
         yield db_session

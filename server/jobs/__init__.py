@@ -1,0 +1,1 @@
+"""Curbstop server: background jobs with progress."""
