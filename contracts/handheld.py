@@ -75,7 +75,8 @@ class RouteRecord(_Record):
     account: Id
     service_point_id: Id
     customer_name: Text = ""
-    address: Text = ""
+    address: Text = ""  # service address
+    address2: Text = ""  # second address line, as vendor layouts carry it
     meter_serial: Id
     endpoint_id: Annotated[str, Field(max_length=20)] = ""  # radio / MXU / ERT id; empty for keyed-only
     endpoint_type: Annotated[str, Field(max_length=4)] = ""

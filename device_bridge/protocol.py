@@ -398,6 +398,16 @@ class Identified:
 
 
 @dataclass(frozen=True)
+class Resumed:
+    """A transfer picked up from a confirmed offset left by an earlier, interrupted session."""
+
+    device_id: str
+    kind: str
+    offset: int
+    size: int
+
+
+@dataclass(frozen=True)
 class ReadsReceived:
     """A read batch arrived whole and checked; store it durably, then call `reads_stored(sha256)`."""
 
@@ -469,7 +479,14 @@ class ClockSet:
 
 
 StationEvent = (
-    Identified | ReadsReceived | ReadsCleared | RoutesNeeded | RoutesLoaded | SessionDone | SessionLost
+    Identified
+    | Resumed
+    | ReadsReceived
+    | ReadsCleared
+    | RoutesNeeded
+    | RoutesLoaded
+    | SessionDone
+    | SessionLost
 )
 DeviceEvent = ClearReads | InstallRoutes | ClockSet
 
@@ -667,6 +684,8 @@ class StationSession(_Outbox):
                 return
             if self.receiver is None or self.receiver.sha256 != sha:
                 self.receiver = BulkReceiver(TransferKind.READS, size, sha, self.partials, self.timing)
+                if self.receiver.resumed_from:
+                    self._events.append(Resumed(self.device_id, "reads", self.receiver.resumed_from, size))
             self.state = StationState.UPLOADING
             self.receiver.ready()
             self._pump_receiver()
@@ -687,7 +706,12 @@ class StationSession(_Outbox):
                 self.receiver = None
                 self._go(StationState.ROUTES_WAIT, now)
         elif self.state is StationState.DOWNLOADING and self.sender:
+            was_waiting = self.sender.state is SendState.BEGIN
             self.sender.on_frame(frame, now)
+            if was_waiting and self.sender.state is not SendState.BEGIN and self.sender.resumed_from:
+                self._events.append(
+                    Resumed(self.device_id, "routes", self.sender.resumed_from, self.sender.size)
+                )
             self._pump_sender()
             self._after_sender(now)
         elif t is MsgType.COMMIT_OK and self.state is StationState.COMMIT_ROUTES and self.sender:

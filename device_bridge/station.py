@@ -22,6 +22,7 @@ from device_bridge.protocol import (
     Identified,
     ReadsCleared,
     ReadsReceived,
+    Resumed,
     RoutesLoaded,
     RoutesNeeded,
     SessionDone,
@@ -163,6 +164,14 @@ class PortWorker(threading.Thread):
                     d.model,
                     d.firmware,
                     d.reads_pending,
+                )
+            elif isinstance(event, Resumed):
+                log.info(
+                    "device %s: %s transfer resumed at byte %d of %d",
+                    event.device_id,
+                    event.kind,
+                    event.offset,
+                    event.size,
                 )
             elif isinstance(event, ReadsReceived):
                 self._store(session, event, now)
