@@ -40,8 +40,8 @@ class Procs:
 
     def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen[str]:
         env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONWARNINGS": "error"}
-        out = open(self.tmp / log_name, "w")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=out, text=True)
+        with open(self.tmp / log_name, "a") as err:  # the child keeps its own copy of the descriptor
+            proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
         self.procs.append(proc)
         return proc
 
