@@ -35,11 +35,11 @@ class Column:
 class LayoutError(ValueError):
     """A file failed to parse; `errors` names every bad line and column. Nothing was imported."""
 
-    def __init__(self, source: str, errors: Sequence[str]) -> None:
+    def __init__(self, source: str, errors: Sequence[str], *, outcome: str = "nothing imported") -> None:
         self.errors = list(errors)
         shown = "\n  ".join(self.errors[:20])
         more = f"\n  ... and {len(self.errors) - 20} more" if len(self.errors) > 20 else ""
-        super().__init__(f"{source}: {len(self.errors)} bad record(s), nothing imported:\n  {shown}{more}")
+        super().__init__(f"{source}: {len(self.errors)} bad record(s), {outcome}:\n  {shown}{more}")
 
 
 class FieldError(ValueError):
@@ -142,5 +142,5 @@ def format_file(
         except FieldError as exc:
             errors.append(f"record {i}: {exc}")
     if errors:
-        raise LayoutError(source, errors)
+        raise LayoutError(source, errors, outcome="nothing written")
     return "".join(line + "\r\n" for line in lines)

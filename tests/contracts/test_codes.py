@@ -18,7 +18,7 @@ from contracts.codes import (
 def test_every_status_has_a_row_and_open_closed_partition():
     """Each status appears in the table, and open/closed split the statuses exactly."""
     assert set(ORDER_TRANSITIONS) == set(OrderStatus)
-    assert OPEN_STATUSES | CLOSED_STATUSES == set(OrderStatus)
+    assert set(OrderStatus) == OPEN_STATUSES | CLOSED_STATUSES
     assert not OPEN_STATUSES & CLOSED_STATUSES
 
 
