@@ -1,0 +1,1 @@
+"""Vendor fixed-width route/read file layouts, as adapters onto contracts.handheld records."""
