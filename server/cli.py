@@ -254,6 +254,18 @@ def demo(
         serve(host=None, port=port)
 
 
+def _mount_subcommands() -> None:
+    # The docking station and the simulator run on other machines than the server; they are part of
+    # the same distribution, so `curbstop bridge` / `curbstop simulate-handheld` work wherever it is installed.
+    from device_bridge.cli import bridge_command, simulate_handheld_command
+
+    app.command("bridge")(bridge_command)
+    app.command("simulate-handheld")(simulate_handheld_command)
+
+
+_mount_subcommands()
+
+
 def main() -> None:
     """Entry point for `python -m server.cli`."""
     app()

@@ -12,6 +12,7 @@ from server import errors
 from server.accounts.views import router as accounts_router
 from server.auth.views import router as auth_router
 from server.deps import DbSession
+from server.handhelds.views import router as handhelds_router
 from server.jobs.views import router as jobs_router
 from server.meters.views import router as meters_router
 from server.orders.views import router as orders_router
@@ -56,6 +57,7 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
         accounts_router,
         meters_router,
         jobs_router,
+        handhelds_router,
     ):
         app.include_router(router)
 

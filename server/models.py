@@ -14,6 +14,14 @@ from server.accounts.models import (
 from server.audit.models import AuditEvent
 from server.auth.models import ApiToken, User
 from server.db import Base
+from server.handhelds.models import (
+    HandheldDevice,
+    HandheldSkip,
+    HandheldUploadBatch,
+    ReadingRoute,
+    ReadingRouteStop,
+    RouteAssignment,
+)
 from server.jobs.models import Job
 from server.meters.models import Meter, MeterRead
 from server.orders.models import WorkOrder
@@ -26,12 +34,18 @@ __all__ = [
     "Balance",
     "Base",
     "Customer",
+    "HandheldDevice",
+    "HandheldSkip",
+    "HandheldUploadBatch",
     "Job",
     "Meter",
     "MeterRead",
     "MoveRequest",
     "Payment",
     "PaymentArrangement",
+    "ReadingRoute",
+    "ReadingRouteStop",
+    "RouteAssignment",
     "ServicePoint",
     "ShutoffHold",
     "ShutoffNotice",

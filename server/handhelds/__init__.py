@@ -1,0 +1,1 @@
+"""Curbstop server: hand-held meter-reading devices, reading routes, uploads."""
