@@ -41,9 +41,11 @@ def machine_description() -> str:
         ).stdout.strip()
     except OSError:
         commit = "unknown"
+    load = os.getloadavg()[0]
     return (
         f"{cpu}, {os.cpu_count()} cores, {mem_gib:.0f} GiB RAM, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}, commit {commit or 'unknown'}"
+        f"{platform.system()} {platform.release()}, commit {commit or 'unknown'}, "
+        f"1-minute load average {load:.2f} when the suite started"
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -162,7 +163,7 @@ def _digits(value: float | None, decimals: int, dials: int) -> int | None:
     """A displayed reading as the register's integer digits (1234.5 on 1 decimal -> 12345), wrapped to the dials."""
     if value is None:
         return None
-    return int(round(value * 10**decimals)) % 10**dials
+    return round(value * 10**decimals) % 10**dials
 
 
 def _expected_range(
@@ -173,7 +174,7 @@ def _expected_range(
         return None, None
     history = sorted(history)
     top = 10**dials / 10**decimals
-    uses = [(b[1] - a[1]) % top for a, b in zip(history, history[1:], strict=False)]
+    uses = [(b[1] - a[1]) % top for a, b in itertools.pairwise(history)]
     recent = uses[-12:]
     typical = sum(recent) / len(recent)
     last = history[-1][1]

@@ -7,6 +7,7 @@ order is raised, keyed by the read so that validating it again makes nothing twi
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -75,7 +76,7 @@ def _seasonal_norm(history: Sequence[tuple[dt.datetime, float]], at: dt.datetime
     """Mean monthly use in the same calendar month of earlier years (not a flat average)."""
     uses = []
     ordered = sorted(history)
-    for (_t0, r0), (t1, r1) in zip(ordered, ordered[1:], strict=False):
+    for (_t0, r0), (t1, r1) in itertools.pairwise(ordered):
         if t1.month == at.month and t1.year < at.year:
             uses.append((r1 - r0) % top)
     return sum(uses) / len(uses) if uses else None
