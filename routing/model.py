@@ -7,6 +7,7 @@ offending field, so a bad problem fails before any search starts.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -172,7 +173,7 @@ class Stop:
         ordered = sorted(self.windows, key=lambda w: w.start_s)
         if list(self.windows) != ordered:
             raise ValueError(f"{where}: windows must be sorted by start_s")
-        for a, b in zip(ordered, ordered[1:], strict=False):
+        for a, b in itertools.pairwise(ordered):
             if b.start_s <= a.end_s:
                 raise ValueError(f"{where}: windows {a.start_s}-{a.end_s} and {b.start_s}-{b.end_s} overlap")
 
@@ -209,7 +210,9 @@ class Problem:
         known_stops = set(stop_ids)
         for s in self.stops:
             if s.pinned_technician is not None and s.pinned_technician not in known_techs:
-                raise ValueError(f"stop {s.id!r}: pinned_technician {s.pinned_technician!r} is not in the problem")
+                raise ValueError(
+                    f"stop {s.id!r}: pinned_technician {s.pinned_technician!r} is not in the problem"
+                )
         seen: dict[str, str] = {}
         for tech_id, seq in self.locked.items():
             if tech_id not in known_techs:
@@ -260,6 +263,10 @@ class SolveParams:
     priority_factor
         Each priority level up costs this many times more to leave out, so one stop of priority
         p outweighs ``priority_factor`` stops of priority p + 1.
+    first_solution
+        An OR-Tools first-solution strategy name to use instead of the portfolio.
+    metaheuristic
+        OR-Tools local-search metaheuristic; ``GREEDY_DESCENT`` stops at the first local optimum.
     """
 
     time_limit_s: float
@@ -269,6 +276,7 @@ class SolveParams:
     drop_penalty_s: int = 100_000
     priority_factor: int = 10
     first_solution: str | None = None
+    metaheuristic: str = "GUIDED_LOCAL_SEARCH"
 
     def __post_init__(self) -> None:
         if not isinstance(self.time_limit_s, int | float) or not self.time_limit_s > 0:
@@ -279,6 +287,23 @@ class SolveParams:
         _check_int("SolveParams.priority_factor", self.priority_factor, minimum=1)
         if self.solution_limit is not None:
             _check_int("SolveParams.solution_limit", self.solution_limit, minimum=1)
+        if self.metaheuristic not in METAHEURISTICS:
+            raise ValueError(f"SolveParams.metaheuristic must be one of {', '.join(METAHEURISTICS)}")
+        if self.first_solution is not None and self.first_solution not in FIRST_SOLUTIONS:
+            raise ValueError(f"SolveParams.first_solution must be one of {', '.join(FIRST_SOLUTIONS)}")
+
+
+METAHEURISTICS = ("GUIDED_LOCAL_SEARCH", "GREEDY_DESCENT", "SIMULATED_ANNEALING", "TABU_SEARCH")
+FIRST_SOLUTIONS = (
+    "PARALLEL_CHEAPEST_INSERTION",
+    "LOCAL_CHEAPEST_INSERTION",
+    "SAVINGS",
+    "PATH_CHEAPEST_ARC",
+    "GLOBAL_CHEAPEST_ARC",
+    "SEQUENTIAL_CHEAPEST_INSERTION",
+    "CHRISTOFIDES",
+    "AUTOMATIC",
+)
 
 
 class UnassignedReason(StrEnum):

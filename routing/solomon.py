@@ -30,7 +30,9 @@ def parse_solomon(path: Path) -> SolomonInstance:
         customer_at = next(i for i, line in enumerate(lines) if line.strip().upper() == "CUSTOMER")
     except StopIteration:
         raise ValueError(f"{path}: no VEHICLE or CUSTOMER section") from None
-    fleet = next(line for line in lines[vehicle_at + 1 : customer_at] if line.split() and line.split()[0].isdigit())
+    fleet = next(
+        line for line in lines[vehicle_at + 1 : customer_at] if line.split() and line.split()[0].isdigit()
+    )
     vehicles, capacity = (int(x) for x in fleet.split()[:2])
     rows: list[tuple[int, int, int, int, int, int, int]] = []
     for number, line in enumerate(lines[customer_at + 1 :], start=customer_at + 2):

@@ -17,6 +17,7 @@ Model
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import time
 from collections.abc import Mapping, Sequence
@@ -105,9 +106,7 @@ def solve(
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with ProcessPoolExecutor(max_workers=len(strategies), mp_context=context) as pool:
-        futures = [
-            pool.submit(_solve_one, portable, params, matrix, s, initial_routes) for s in strategies
-        ]
+        futures = [pool.submit(_solve_one, portable, params, matrix, s, initial_routes) for s in strategies]
         plans = [f.result() for f in futures]
     # Most stops first, then lowest objective; ties go to the earlier strategy (deterministic).
     return min(plans, key=lambda p: (len(p.unassigned), p.objective))
@@ -115,10 +114,10 @@ def solve(
 
 def _portfolio(params: SolveParams) -> list[_Strategy]:
     if params.first_solution is not None:
-        return [_Strategy(params.first_solution, "GUIDED_LOCAL_SEARCH", 0.1)]
+        return [_Strategy(params.first_solution, params.metaheuristic, 0.1)]
     offset = params.seed % len(PORTFOLIO)
     rotated = PORTFOLIO[offset:] + PORTFOLIO[:offset]
-    return [_Strategy(*s) for s in rotated[: params.workers]]
+    return [_Strategy(fs, params.metaheuristic, lam) for fs, _, lam in rotated[: params.workers]]
 
 
 def _penalties(problem: Problem, params: SolveParams) -> dict[int, int]:
@@ -194,8 +193,8 @@ def _solve_one(
         cumul = tdim.CumulVar(index)
         if stop.windows:
             cumul.SetRange(stop.windows[0].start_s, stop.windows[-1].end_s)
-            for a, b in zip(stop.windows, stop.windows[1:], strict=False):
-                cumul.RemoveInterval(a.end_s + 1, b.start_s - 1)
+            for earlier, later in itertools.pairwise(stop.windows):
+                cumul.RemoveInterval(earlier.end_s + 1, later.start_s - 1)
         penalty = locked_penalty if stop.id in locked_on else penalties[stop.priority]
         model.AddDisjunction([index], penalty)
 
@@ -204,7 +203,7 @@ def _solve_one(
         rank = model.GetDimensionOrDie("rank")
         stop_node = {s.id: i for i, s in enumerate(stops)}
         for seq in problem.locked.values():
-            for a, b in zip(seq, seq[1:], strict=False):
+            for a, b in itertools.pairwise(seq):
                 ia = manager.NodeToIndex(stop_node[a])
                 ib = manager.NodeToIndex(stop_node[b])
                 # Only binds when both are performed: an inactive node's cumul is free.

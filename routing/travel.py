@@ -144,7 +144,9 @@ class OsrmTravel:
             raise OsrmError(f"OSRM table request answered HTTP {response.status_code}: {response.text[:200]}")
         body = response.json()
         if body.get("code") != "Ok":
-            raise OsrmError(f"OSRM table request answered code {body.get('code')!r}: {body.get('message', '')}")
+            raise OsrmError(
+                f"OSRM table request answered code {body.get('code')!r}: {body.get('message', '')}"
+            )
         durations = body.get("durations")
         if not isinstance(durations, list) or len(durations) != len(sources):
             raise OsrmError("OSRM table answer has no durations matrix of the requested size")
@@ -169,5 +171,5 @@ class OsrmTravel:
                     if len(row) != len(destinations):
                         raise OsrmError(f"OSRM table row for source {si} has {len(row)} entries")
                     for dj, value in zip(destinations, row, strict=True):
-                        out[si][dj] = self.unreachable_s if value is None else int(math.floor(value + 0.5))
+                        out[si][dj] = self.unreachable_s if value is None else math.floor(value + 0.5)
         return out
