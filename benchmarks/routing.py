@@ -269,7 +269,7 @@ def utility_problem(n_orders: int = 1000, n_techs: int = 40, seed: int = 7) -> P
     weights = [m[4] for m in ORDER_MIX]
     stops = []
     for i in range(n_orders):
-        kind, priority, skills, service_s, _ = rng.choices(kinds, weights)[0]
+        _kind, priority, skills, service_s, _ = rng.choices(kinds, weights)[0]
         windows: tuple[TimeWindow, ...] = ()
         roll = rng.random()
         if roll < 0.15:  # a two-hour appointment

@@ -189,7 +189,9 @@ def _solve_one(
                 model.VehicleVar(index).SetValue(-1)
                 continue
         if len(allowed) < n_techs:
-            model.SetAllowedVehiclesForIndex(allowed, index)
+            # -1 keeps the stop droppable (its disjunction); SetAllowedVehiclesForIndex does not
+            # accept a Python list in this ortools build.
+            model.VehicleVar(index).SetValues([-1, *allowed])
         cumul = tdim.CumulVar(index)
         if stop.windows:
             cumul.SetRange(stop.windows[0].start_s, stop.windows[-1].end_s)
