@@ -1,0 +1,192 @@
+"""Re-planning mid-day: start each technician where and when they are, keep what is done.
+
+Completed and in-progress stops are taken out of the problem and put back at the head of their
+technician's route unchanged. The rest is solved again from the current plan as a warm start.
+``insert_emergency`` additionally locks every technician's remaining sequence (same technician,
+same relative order), so the only thing that changes is where the new work goes in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from routing.model import Break, Location, Plan, Problem, Route, SolveParams, Stop, Technician, TimeWindow
+from routing.solver import solve
+
+
+@dataclass(frozen=True, slots=True)
+class TechnicianState:
+    """Where a technician is now.
+
+    Parameters
+    ----------
+    technician_id
+        Which technician.
+    location
+        Where they are, or where the in-progress job is.
+    available_s
+        When they can leave ``location`` (now, or when the in-progress job ends).
+    done_stop_ids
+        Completed and in-progress stops, in the order they were worked; never moved.
+    breaks_taken
+        Whether the day's breaks are behind them.
+    """
+
+    technician_id: str
+    location: Location
+    available_s: int
+    done_stop_ids: tuple[str, ...] = ()
+    breaks_taken: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencyInsertion:
+    """The plan after inserting an emergency and who got it (``None`` if nobody could)."""
+
+    plan: Plan
+    technician_id: str | None
+
+
+def _sequence(plan: Plan, tech_id: str) -> list[str]:
+    try:
+        return [v.stop_id for v in plan.route_of(tech_id).visits]
+    except KeyError:
+        return []
+
+
+def _remaining_technician(tech: Technician, state: TechnicianState | None, now_s: int) -> Technician:
+    """The technician as they are now: later shift start, current place, breaks still ahead."""
+    location = tech.start if state is None else state.location
+    ready = max(tech.shift.start_s, now_s if state is None else max(now_s, state.available_s))
+    latest_end = tech.shift.end_s + tech.max_overtime_s
+    ready = min(ready, latest_end)
+    shift_end = max(ready, tech.shift.end_s)
+    overtime = max(0, latest_end - shift_end)
+    breaks: list[Break] = []
+    if state is None or not state.breaks_taken:
+        for b in tech.breaks:
+            earliest = max(b.earliest_start_s, ready)
+            if earliest <= b.latest_start_s and b.latest_start_s + b.duration_s <= latest_end:
+                breaks.append(Break(earliest, b.latest_start_s, b.duration_s))
+    max_work = tech.max_work_s
+    if max_work is not None:
+        max_work = max(1, max_work - max(0, ready - tech.shift.start_s))
+    return replace(
+        tech,
+        start=location,
+        shift=TimeWindow(ready, shift_end),
+        breaks=tuple(breaks),
+        max_overtime_s=overtime,
+        max_work_s=max_work,
+    )
+
+
+def replan(
+    problem: Problem,
+    plan: Plan,
+    states: Mapping[str, TechnicianState],
+    now_s: int,
+    params: SolveParams,
+    *,
+    new_stops: Sequence[Stop] = (),
+    keep_sequences: bool = False,
+) -> Plan:
+    """Re-plan the rest of the day.
+
+    Parameters
+    ----------
+    problem
+        The morning's problem (its locked sequences still hold).
+    plan
+        The plan being worked.
+    states
+        Technician id -> where and when they are; technicians without a state have not started.
+    now_s
+        The current time.
+    params
+        Search parameters for the re-solve.
+    new_stops
+        Work that arrived since (emergencies, call-ins).
+    keep_sequences
+        Lock every technician's remaining planned sequence, so new work is only inserted.
+
+    Returns
+    -------
+    Plan
+        Done stops first, unchanged, then the re-planned rest.
+    """
+    done: dict[str, str] = {}
+    for tech_id, state in states.items():
+        if tech_id not in {t.id for t in problem.technicians}:
+            raise ValueError(f"states: technician {tech_id!r} is not in the problem")
+        for stop_id in state.done_stop_ids:
+            done[stop_id] = tech_id
+    known = {s.id for s in problem.stops}
+    for s in new_stops:
+        if s.id in known:
+            raise ValueError(f"new_stops: stop {s.id!r} is already in the problem")
+    techs = tuple(_remaining_technician(t, states.get(t.id), now_s) for t in problem.technicians)
+    stops = tuple(s for s in problem.stops if s.id not in done) + tuple(new_stops)
+    remaining = {t.id: [sid for sid in _sequence(plan, t.id) if sid not in done] for t in problem.technicians}
+    locked: dict[str, tuple[str, ...]] = {}
+    if keep_sequences:
+        locked = {tid: tuple(seq) for tid, seq in remaining.items() if seq}
+    else:
+        for tid, seq in problem.locked.items():
+            kept = tuple(sid for sid in seq if sid not in done)
+            if kept:
+                locked[tid] = kept
+    sub = Problem(technicians=techs, stops=stops, locked=locked, travel=problem.travel)
+    rest = solve(sub, params, initial_routes=remaining)
+    return _merge(problem, plan, rest, states)
+
+
+def _merge(problem: Problem, plan: Plan, rest: Plan, states: Mapping[str, TechnicianState]) -> Plan:
+    routes: list[Route] = []
+    for tech in problem.technicians:
+        new = rest.route_of(tech.id)
+        state = states.get(tech.id)
+        if state is None or not state.done_stop_ids:
+            routes.append(new)
+            continue
+        wanted = set(state.done_stop_ids)
+        try:
+            old = plan.route_of(tech.id)
+            done_visits = tuple(v for v in old.visits if v.stop_id in wanted)
+            start_s = old.start_s
+            old_breaks = tuple(b for b in old.breaks if b.start_s < new.start_s)
+        except KeyError:
+            done_visits, start_s, old_breaks = (), new.start_s, ()
+        end_s = new.end_s if new.visits else max(new.end_s, state.available_s)
+        routes.append(
+            Route(
+                technician_id=tech.id,
+                start_s=start_s,
+                end_s=end_s,
+                visits=done_visits + new.visits,
+                breaks=old_breaks + new.breaks,
+                travel_s=sum(v.travel_s for v in done_visits) + new.travel_s,
+                idle_s=sum(v.start_s - v.arrival_s for v in done_visits) + new.idle_s,
+                overtime_s=max(0, end_s - tech.shift.end_s),
+            )
+        )
+    return Plan(tuple(routes), rest.unassigned, rest.objective, sum(r.travel_s for r in routes), rest.status)
+
+
+def insert_emergency(
+    problem: Problem,
+    plan: Plan,
+    states: Mapping[str, TechnicianState],
+    now_s: int,
+    emergency: Stop,
+    params: SolveParams,
+) -> EmergencyInsertion:
+    """Insert one urgent stop without reordering anybody's remaining work.
+
+    Every technician's remaining sequence is locked; the search (greedy descent unless
+    ``params`` says otherwise) may only place the emergency and previously unassigned stops.
+    """
+    result = replan(problem, plan, states, now_s, params, new_stops=(emergency,), keep_sequences=True)
+    tech_id = result.assignment().get(emergency.id)
+    return EmergencyInsertion(result, tech_id)
