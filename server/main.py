@@ -12,6 +12,7 @@ from server import errors
 from server.accounts.views import router as accounts_router
 from server.auth.views import router as auth_router
 from server.deps import DbSession
+from server.dispatch.views import router as dispatch_router
 from server.handhelds.views import router as handhelds_router
 from server.jobs.views import router as jobs_router
 from server.meters.views import router as meters_router
@@ -58,6 +59,7 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
         meters_router,
         jobs_router,
         handhelds_router,
+        dispatch_router,
     ):
         app.include_router(router)
 

@@ -14,6 +14,7 @@ from server.accounts.models import (
 from server.audit.models import AuditEvent
 from server.auth.models import ApiToken, User
 from server.db import Base
+from server.dispatch.models import DispatchPlan
 from server.handhelds.models import (
     HandheldDevice,
     HandheldSkip,
@@ -34,6 +35,7 @@ __all__ = [
     "Balance",
     "Base",
     "Customer",
+    "DispatchPlan",
     "HandheldDevice",
     "HandheldSkip",
     "HandheldUploadBatch",

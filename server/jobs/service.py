@@ -16,7 +16,8 @@ import traceback
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.db import utcnow
@@ -33,6 +34,16 @@ class Report(Protocol):
 
 Handler = Callable[..., dict[str, Any]]
 HANDLERS: dict[str, Handler] = {}
+# Modules whose import registers handlers; loaded before a job is submitted or run.
+HANDLER_MODULES = ("server.dispatch.service",)
+
+
+def load_handlers() -> None:
+    """Import every module that registers job handlers (idempotent)."""
+    import importlib
+
+    for name in HANDLER_MODULES:
+        importlib.import_module(name)
 
 
 def handler(kind: str) -> Callable[[Handler], Handler]:
@@ -47,6 +58,7 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
 
 def submit(*, db_session: Session, kind: str, params: dict[str, Any], actor: str) -> Job:
     """Queue a job (the caller commits)."""
+    load_handlers()
     if kind not in HANDLERS:
         raise ValueError(f"no handler for job kind {kind!r}; known: {', '.join(sorted(HANDLERS))}")
     job = Job(kind=kind, params=params, created_by=actor)
@@ -83,30 +95,49 @@ def run(*, factory: sessionmaker[Session], job_id: int) -> None:
         job = work_session.get(Job, job_id)
         assert job is not None
 
+        if progress_session.get_bind().dialect.name == "sqlite":
+            # Progress is best-effort: never wait long behind the job's own write transaction.
+            progress_session.execute(text("PRAGMA busy_timeout = 200"))
+
         def report(done: int, total: int, message: str = "") -> None:
-            progress_session.execute(
-                update(Job)
-                .where(Job.id == job_id)
-                .values(progress_done=done, progress_total=total, message=message)
-            )
-            progress_session.commit()
+            try:
+                progress_session.execute(
+                    update(Job)
+                    .where(Job.id == job_id)
+                    .values(progress_done=done, progress_total=total, message=message)
+                )
+                progress_session.commit()
+            except OperationalError:
+                progress_session.rollback()
+                log.info("job %s: progress %s/%s not recorded (database busy)", job_id, done, total)
 
         try:
             result = HANDLERS[job.kind](db_session=work_session, job=job, report=report)
             work_session.commit()
-            values: dict[str, Any] = {"status": "succeeded", "result": result, "finished_at": utcnow()}
+            values: dict[str, Any] = {
+                "status": "succeeded",
+                "result": result,
+                "finished_at": utcnow(),
+                "progress_done": Job.progress_total,
+            }
         except Exception as exc:  # a failed job is recorded, never lost; the worker goes on
             work_session.rollback()
             log.error("job %s (%s) failed: %s", job_id, job.kind, traceback.format_exc())
             values = {"status": "failed", "message": f"{type(exc).__name__}: {exc}", "finished_at": utcnow()}
         progress_session.execute(update(Job).where(Job.id == job_id).values(**values))
         progress_session.commit()
+        if progress_session.get_bind().dialect.name == "sqlite":
+            progress_session.execute(
+                text("PRAGMA busy_timeout = 30000")
+            )  # the pooled connection's usual wait
+            progress_session.commit()
 
 
 def run_pending(
     *, factory: sessionmaker[Session], worker: str | None = None, limit: int | None = None
 ) -> int:
     """Claim and run queued jobs until none is left (or `limit` ran); return how many ran."""
+    load_handlers()
     name = worker or f"{socket.gethostname()}:{os.getpid()}"
     ran = 0
     while limit is None or ran < limit:

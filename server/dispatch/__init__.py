@@ -1,0 +1,1 @@
+"""Curbstop server: route plans, publishing and mid-day changes."""

@@ -1,0 +1,228 @@
+"""Turn the day's orders and technicians into a routing Problem, and solver output back into local times."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from contracts.codes import PRIORITY_RANK, OrderStatus, Priority
+from routing import (
+    Break,
+    BreakSlot,
+    Location,
+    Plan,
+    Problem,
+    Route,
+    Stop,
+    Technician,
+    TimeWindow,
+    Unassigned,
+    UnassignedReason,
+    Visit,
+)
+from server.accounts.models import ServicePoint
+from server.orders.models import WorkOrder
+from server.technicians.models import Technician as TechnicianRow
+
+# Orders a plan may (re)arrange; dispatched ones are included so a morning re-plan can still move them.
+PLANNABLE = (OrderStatus.NEW, OrderStatus.SCHEDULED, OrderStatus.ASSIGNED, OrderStatus.DISPATCHED)
+MAX_OVERTIME_S = 2 * 3600
+
+
+@dataclass
+class DayProblem:
+    """A Problem plus what is needed to map its ids and seconds back to rows and times."""
+
+    problem: Problem
+    plan_date: dt.date
+    zone: ZoneInfo
+    orders: dict[str, WorkOrder]
+    technicians: dict[str, TechnicianRow]
+    skipped: list[dict[str, Any]]  # orders left out before solving, with why
+
+
+def seconds_of(moment: dt.datetime, day: dt.date, zone: ZoneInfo) -> int:
+    """Seconds from local midnight of `day` to `moment` (negative before, >86400 after)."""
+    midnight = dt.datetime.combine(day, dt.time(0), tzinfo=zone)
+    return int((moment.astimezone(zone) - midnight).total_seconds())
+
+
+def at_seconds(day: dt.date, seconds: int, zone: ZoneInfo) -> dt.datetime:
+    """The UTC moment `seconds` after local midnight of `day`."""
+    return (dt.datetime.combine(day, dt.time(0), tzinfo=zone) + dt.timedelta(seconds=seconds)).astimezone(
+        dt.UTC
+    )
+
+
+def _tod(t: dt.time) -> int:
+    return t.hour * 3600 + t.minute * 60 + t.second
+
+
+def build(*, db_session: Session, plan_date: dt.date, zone: ZoneInfo, service_area: str = "") -> DayProblem:
+    """The day's problem: active technicians and every open order due that day or overdue."""
+    tech_query = select(TechnicianRow).where(TechnicianRow.active.is_(True)).order_by(TechnicianRow.code)
+    if service_area:
+        tech_query = tech_query.where(TechnicianRow.service_area.in_([service_area, ""]))
+    techs = list(db_session.scalars(tech_query))
+    order_query = (
+        select(WorkOrder, ServicePoint)
+        .join(ServicePoint, ServicePoint.id == WorkOrder.service_point_id)
+        .where(
+            WorkOrder.status.in_([s.value for s in PLANNABLE]),
+            or_(WorkOrder.scheduled_date.is_(None), WorkOrder.scheduled_date <= plan_date),
+        )
+        .order_by(WorkOrder.id)
+    )
+    if service_area:
+        order_query = order_query.where(ServicePoint.service_area == service_area)
+    technicians = []
+    tech_by_id: dict[str, TechnicianRow] = {}
+    for t in techs:
+        start = (
+            Location(t.home_lat, t.home_lon)
+            if t.start_at_home and t.home_lat is not None and t.home_lon is not None
+            else Location(t.depot_lat, t.depot_lon)
+        )
+        shift = TimeWindow(_tod(t.shift_start), _tod(t.shift_end))
+        breaks: tuple[Break, ...] = ()
+        if t.break_minutes > 0:
+            earliest = max(_tod(t.break_earliest), shift.start_s)
+            latest = max(earliest, min(_tod(t.break_latest), shift.end_s - t.break_minutes * 60))
+            breaks = (Break(earliest, latest, t.break_minutes * 60),)
+        technicians.append(
+            Technician(
+                id=str(t.id),
+                start=start,
+                end=start,
+                shift=shift,
+                skills=frozenset(t.skills),
+                breaks=breaks,
+                max_work_s=int(t.max_hours * 3600),
+                max_overtime_s=MAX_OVERTIME_S,
+                # Cost per second of overtime relative to a second of driving (1): cents/hour over 3000.
+                overtime_cost_per_s=max(1, t.overtime_cost_cents_per_hour // 3000),
+            )
+        )
+        tech_by_id[str(t.id)] = t
+    stops: list[Stop] = []
+    orders: dict[str, WorkOrder] = {}
+    skipped: list[dict[str, Any]] = []
+    locked: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for order, sp in db_session.execute(order_query):
+        windows: tuple[TimeWindow, ...] = ()
+        if order.window_start and order.window_end:
+            start_s = seconds_of(order.window_start, plan_date, zone)
+            end_s = seconds_of(order.window_end, plan_date, zone)
+            if end_s <= 0 or start_s >= 86_400:
+                skipped.append({"order_id": order.id, "reason": "appointment_on_another_day"})
+                continue
+            windows = (TimeWindow(max(0, start_s), min(86_400, end_s)),)
+        pinned = str(order.technician_id) if order.locked and order.technician_id else None
+        if pinned is not None and pinned not in tech_by_id:
+            skipped.append({"order_id": order.id, "reason": "locked_to_unavailable_technician"})
+            continue
+        stop = Stop(
+            id=str(order.id),
+            location=Location(sp.lat, sp.lon),
+            service_s=order.estimated_minutes * 60,
+            windows=windows,
+            required_skills=frozenset(order.required_skills),
+            priority=PRIORITY_RANK[Priority(order.priority)],
+            pinned_technician=pinned,
+        )
+        stops.append(stop)
+        orders[stop.id] = order
+        if pinned is not None and order.route_sequence is not None:
+            locked[pinned].append((order.route_sequence, stop.id))
+    problem = Problem(
+        technicians=tuple(technicians),
+        stops=tuple(stops),
+        locked={tech: tuple(sid for _, sid in sorted(seq)) for tech, seq in locked.items() if len(seq) > 0},
+    )
+    return DayProblem(
+        problem=problem,
+        plan_date=plan_date,
+        zone=zone,
+        orders=orders,
+        technicians=tech_by_id,
+        skipped=skipped,
+    )
+
+
+def present(day: DayProblem, plan: Plan) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Routes and unassigned work in the shape people read: local times, order ids, reasons."""
+    zone, date = day.zone, day.plan_date
+
+    def iso(seconds: int) -> str:
+        return at_seconds(date, seconds, zone).isoformat()
+
+    routes = []
+    for route in plan.routes:
+        tech = day.technicians[route.technician_id]
+        routes.append(
+            {
+                "technician_id": tech.id,
+                "technician_code": tech.code,
+                "technician_name": tech.name,
+                "start_at": iso(route.start_s),
+                "end_at": iso(route.end_s),
+                "travel_s": route.travel_s,
+                "idle_s": route.idle_s,
+                "overtime_s": route.overtime_s,
+                "visits": [
+                    {
+                        "order_id": int(v.stop_id),
+                        "sequence": i + 1,
+                        "arrival_at": iso(v.arrival_s),
+                        "start_at": iso(v.start_s),
+                        "departure_at": iso(v.departure_s),
+                        "travel_s": v.travel_s,
+                        "order_type": day.orders[v.stop_id].order_type,
+                        "priority": day.orders[v.stop_id].priority,
+                    }
+                    for i, v in enumerate(route.visits)
+                ],
+                "breaks": [{"start_at": iso(b.start_s), "duration_s": b.duration_s} for b in route.breaks],
+            }
+        )
+    unassigned = [{"order_id": int(u.stop_id), "reason": u.reason.value} for u in plan.unassigned]
+    return routes, unassigned + day.skipped
+
+
+def plan_to_json(plan: Plan) -> dict[str, Any]:
+    """routing.Plan as plain JSON (seconds)."""
+    return dataclasses.asdict(plan)
+
+
+def plan_from_json(data: dict[str, Any]) -> Plan:
+    """The inverse of plan_to_json."""
+    routes = tuple(
+        Route(
+            technician_id=r["technician_id"],
+            start_s=r["start_s"],
+            end_s=r["end_s"],
+            visits=tuple(Visit(**v) for v in r["visits"]),
+            breaks=tuple(BreakSlot(**b) for b in r["breaks"]),
+            travel_s=r["travel_s"],
+            idle_s=r["idle_s"],
+            overtime_s=r["overtime_s"],
+        )
+        for r in data["routes"]
+    )
+    unassigned = tuple(
+        Unassigned(stop_id=u["stop_id"], reason=UnassignedReason(u["reason"])) for u in data["unassigned"]
+    )
+    return Plan(
+        routes=routes,
+        unassigned=unassigned,
+        objective=data["objective"],
+        travel_s=data["travel_s"],
+        status=data["status"],
+    )
