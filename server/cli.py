@@ -98,6 +98,66 @@ def worker(
         time.sleep(poll_s)
 
 
+@app.command()
+def plan(
+    date: Annotated[str, typer.Option(help="the day to plan, YYYY-MM-DD (default: today)")] = "",
+    area: Annotated[str, typer.Option(help="one service area; empty plans every area")] = "",
+    time_limit: Annotated[float, typer.Option(help="seconds the solver may search")] = 20.0,
+    seed: Annotated[int, typer.Option(help="the same inputs and seed give the same plan")] = 0,
+    publish: Annotated[bool, typer.Option(help="dispatch the plan to the orders when it is made")] = False,
+) -> None:
+    """Plan every CSFR's day with the routing engine; show routes and unassigned work; optionally publish."""
+    from collections import Counter
+
+    from server.dispatch.service import make_plan
+    from server.dispatch.service import publish as publish_plan
+
+    day = dt.date.fromisoformat(date) if date else dt.date.today()
+    _migrate()
+    with dbmod.session_factory()() as session, _progress() as progress:
+        task = progress.add_task(f"plan {day}", total=3)
+
+        def note(done: int, total: int, message: str = "") -> None:
+            progress.update(task, completed=done, total=total, description=f"plan {day}: {message}")
+
+        try:
+            row = make_plan(
+                db_session=session,
+                plan_date=day,
+                service_area=area,
+                time_limit_s=time_limit,
+                seed=seed,
+                actor="cli",
+                report=note,
+            )
+        except ValueError as exc:
+            progress.stop()
+            err.print(f"[red]{escape(str(exc))}[/]")
+            raise typer.Exit(1) from None
+        session.commit()
+        table = Table(title=f"Plan {row.id} for {day} ({row.solver_status})")
+        for col in ("technician", "stops", "start", "end", "travel min", "idle min", "overtime min"):
+            table.add_column(col)
+        for route in row.routes:
+            table.add_row(
+                f"{route['technician_code']} {route['technician_name']}",
+                str(len(route["visits"])),
+                route["start_at"][11:16] + "Z",
+                route["end_at"][11:16] + "Z",
+                str(route["travel_s"] // 60),
+                str(route["idle_s"] // 60),
+                str(route["overtime_s"] // 60),
+            )
+        progress.stop()
+        console.print(table)
+        reasons = Counter(u["reason"] for u in row.unassigned)
+        console.print("unassigned: " + (", ".join(f"{n} {r}" for r, n in reasons.items()) or "none"))
+        if publish:
+            result = publish_plan(db_session=session, plan=row, actor="cli")
+            session.commit()
+            console.print(f"[green]published[/]: {result['dispatched']} orders dispatched")
+
+
 @app.command("import")
 def import_cmd(
     paths: Annotated[list[Path], typer.Argument(help="CSV files, or a directory holding them", exists=True)],

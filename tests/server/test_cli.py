@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -91,3 +92,44 @@ def test_create_user_and_token(empty_database_url, tmp_path):
     assert ok.returncode == 0, ok.stderr
     token = run(["create-token", "dock-9"], empty_database_url, tmp_path)
     assert token.returncode == 0 and token.stdout.strip().startswith("cs_")
+
+
+@pytest.mark.slow
+def test_plan_command_plans_and_publishes(empty_database_url, engine, tmp_path):
+    """`curbstop plan --publish` plans the demo crew's day and dispatches the orders it placed."""
+    assert run(["demo", "--accounts", "150", "--no-serve"], empty_database_url, tmp_path).returncode == 0
+    from server.orders.models import WorkOrder
+
+    with engine.begin() as conn:
+        sps = conn.execute(text("SELECT id FROM service_points ORDER BY id LIMIT 6")).scalars().all()
+        for i, sp in enumerate(sps):
+            conn.execute(
+                WorkOrder.__table__.insert().values(
+                    order_type="reread",
+                    status="new",
+                    priority="reread",
+                    service_point_id=sp,
+                    required_skills=["read"],
+                    estimated_minutes=10,
+                    rule="test",
+                    reason="",
+                    idempotency_key=f"cli-plan-{i}",
+                    notes="",
+                    status_reason="",
+                    outcome={},
+                    created_by="t",
+                    locked=False,
+                    version=1,
+                    scheduled_date=dt.date(2026, 12, 2),
+                    created_at=dt.datetime.now(dt.UTC),
+                    updated_at=dt.datetime.now(dt.UTC),
+                )
+            )
+    result = run(
+        ["plan", "--date", "2026-12-02", "--time-limit", "2", "--publish"], empty_database_url, tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "published" in result.stdout and "6 orders dispatched" in result.stdout
+    with engine.connect() as conn:
+        statuses = conn.execute(text("SELECT status FROM work_orders WHERE rule = 'test'")).scalars().all()
+    assert statuses == ["dispatched"] * 6
