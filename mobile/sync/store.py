@@ -227,13 +227,22 @@ class Store:
 
     def _log(
         self, doc_id: str, kind: str, winner: str, losers: list[str], policy: str, resolved: str | None
-    ) -> None:
-        now = dt.datetime.now(dt.UTC).isoformat()
+    ) -> ConflictRecord:
+        record = ConflictRecord(
+            doc_id=doc_id,
+            kind=kind,
+            winner=winner,
+            losers=losers,
+            policy=policy,
+            resolved_rev=resolved,
+            recorded_at=dt.datetime.now(dt.UTC).isoformat(),
+        )
         self._db.execute(
             "INSERT INTO conflict_log (doc_id, kind, winner, losers, policy, resolved_rev, recorded_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (doc_id, kind, winner, _dumps(losers), policy, resolved, now),
+            (doc_id, kind, winner, _dumps(losers), policy, resolved, record.recorded_at),
         )
+        return record
 
     # -- attachments ------------------------------------------------------------------------------
 
@@ -704,18 +713,7 @@ class Store:
                         tree[resolved] = RevNode(parent=loaded.winner, deleted=False)
                         new_bodies[resolved] = body | ({"_attachments": atts} if atts else {})
                 self._save(doc_id, tree, new_bodies, loaded)
-                self._log(doc_id, "resolved", loaded.winner, live, chosen.name, resolved)
-                records.append(
-                    ConflictRecord(
-                        doc_id=doc_id,
-                        kind="resolved",
-                        winner=loaded.winner,
-                        losers=live,
-                        policy=chosen.name,
-                        resolved_rev=resolved,
-                        recorded_at=dt.datetime.now(dt.UTC).isoformat(),
-                    )
-                )
+                records.append(self._log(doc_id, "resolved", loaded.winner, live, chosen.name, resolved))
         return records
 
     def conflict_log(self) -> list[ConflictRecord]:
