@@ -75,7 +75,8 @@ class RemoteDB:
             headers={"Accept": "application/json"},
         )
         self._bulk_get_supported = True
-        self.requests_made = 0  # for tests and the benchmark: every HTTP request this object sent
+        # Every request this object sent, as (method, path): tests and the benchmark read it.
+        self.request_log: list[tuple[str, str]] = []
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
@@ -91,7 +92,7 @@ class RemoteDB:
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send one request; map transport failures and 401/403/5xx to typed errors."""
-        self.requests_made += 1
+        self.request_log.append((method, path))
         try:
             response = self._client.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
@@ -229,12 +230,19 @@ class RemoteDB:
     def wait_for_changes(self, since: Seq, timeout_s: float) -> bool:
         """Longpoll `_changes` with our own deadline (pouchdb-server ignores `timeout` and heartbeats forever)."""
         deadline = time.monotonic() + timeout_s
-        params = {"feed": "longpoll", "since": since, "timeout": int(timeout_s * 1000), "heartbeat": 5000}
+        # Heartbeats let us check the deadline while the server holds the request open.
+        heartbeat_ms = int(min(max(timeout_s * 500, 100), 5000))
+        params = {
+            "feed": "longpoll",
+            "since": since,
+            "timeout": int(timeout_s * 1000),
+            "heartbeat": heartbeat_ms,
+        }
         chunks: list[bytes] = []
-        self.requests_made += 1
+        self.request_log.append(("GET", "_changes?feed=longpoll"))
         try:
             with self._client.stream(
-                "GET", "_changes", params=params, timeout=httpx.Timeout(timeout_s + 10, connect=5.0)
+                "GET", "_changes", params=params, timeout=httpx.Timeout(timeout_s + 1, connect=5.0)
             ) as response:
                 self._raise_for_auth(response, "GET", "_changes")
                 if response.status_code >= 400:

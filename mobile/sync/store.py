@@ -113,6 +113,7 @@ class _Loaded:
     tree: RevTree
     winner: str
     deleted: bool
+    leaves: list[str]
 
 
 @dataclass(slots=True)
@@ -181,7 +182,9 @@ class Store:
         ).fetchone()
         if row is None:
             return None
-        return _Loaded(tree=revtree.loads_tree(row[0]), winner=row[1], deleted=bool(row[2]))
+        tree = revtree.loads_tree(row[0])
+        # Leaves before the caller edits the tree in place: their bodies may need dropping on save.
+        return _Loaded(tree=tree, winner=row[1], deleted=bool(row[2]), leaves=revtree.leaves(tree))
 
     def _body(self, doc_id: str, rev: str) -> Doc | None:
         row = self._db.execute(
@@ -199,7 +202,7 @@ class Store:
         live_conflicts, _deleted = revtree.conflicts(tree)
         if previous is not None:
             # Only leaves have bodies; drop those of revisions that stopped being leaves.
-            gone = [(doc_id, rev) for rev in revtree.leaves(previous.tree) if rev not in leaves]
+            gone = [(doc_id, rev) for rev in previous.leaves if rev not in leaves]
             self._db.executemany("DELETE FROM bodies WHERE doc_id = ? AND rev = ?", gone)
             if (
                 previous.deleted
@@ -208,6 +211,16 @@ class Store:
             ):
                 # An edit on another branch beat a delete: CouchDB revives the document. Record it.
                 self._log(doc_id, "revived", winner, [previous.winner], "couchdb_winner", None)
+        if not tree[winner].deleted:
+            # A delete that arrives after (or beside) a live edit loses to it. Tombstones written by
+            # conflict resolution carry `resolved_by` and are expected; any other is recorded.
+            lost = [
+                rev
+                for rev, body in new_bodies.items()
+                if rev in leaves and tree[rev].deleted and "resolved_by" not in body and rev != winner
+            ]
+            if lost:
+                self._log(doc_id, "revived", winner, lost, "couchdb_winner", None)
         self._db.executemany(
             "INSERT OR REPLACE INTO bodies VALUES (?, ?, ?)",
             [(doc_id, rev, _dumps(body)) for rev, body in new_bodies.items() if rev in leaves],
@@ -696,9 +709,11 @@ class Store:
                 merged = chosen.merge(doc_id, winner, losers)
                 new_bodies: dict[str, Doc] = {}
                 for loser in live:
-                    tomb = revtree.new_rev(loser, deleted=True, body={}, attachment_digests={})
+                    # Same body on every side that resolves this conflict, so the same tombstone revision.
+                    tomb_body = {"resolved_by": chosen.name, "winner": loaded.winner}
+                    tomb = revtree.new_rev(loser, deleted=True, body=tomb_body, attachment_digests={})
                     tree[tomb] = RevNode(parent=loser, deleted=True)
-                    new_bodies[tomb] = {}
+                    new_bodies[tomb] = tomb_body
                 resolved: str | None = None
                 if merged is not None:
                     body = {k: v for k, v in merged.items() if not k.startswith("_")}
