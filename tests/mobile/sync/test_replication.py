@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import uuid
@@ -414,7 +415,7 @@ def test_live_mode_backs_off_while_offline(couch_server: CouchServer):
         Replicator(offline, LocalPeer(Store())).run_live(
             stop, min_backoff_s=0.05, max_backoff_s=1.0, on_error=on_error
         )
-        gaps = [b - a for a, b in zip(errors, errors[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(errors)]
         assert len(errors) == 4 and gaps[-1] > gaps[0]
         offline.close()
 
