@@ -60,6 +60,8 @@ class CuttingProxy:
                 client.close()
                 continue
             server.settimeout(None)
+            for sock in (client, server):  # forward small writes at once (Nagle + delayed ACK = 40 ms stalls)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.connections += 1
             with self._lock:
                 self._sockets |= {client, server}
