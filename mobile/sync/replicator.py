@@ -22,8 +22,10 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from queue import Full, Queue
 from typing import Any
 
 from contracts.couch import tablet_writes
@@ -97,6 +99,17 @@ class ReplicationResult:
         return len(self.forbidden)
 
 
+@dataclass
+class _Batch:
+    """One fetched batch, ready to write."""
+
+    last_seq: Seq
+    changes: int
+    requests: list[Doc] = field(default_factory=list)
+    docs: list[Doc] = field(default_factory=list)
+    errors: list[Doc] = field(default_factory=list)
+
+
 class Replicator:
     """Replicates `source` into `target`; the same code pulls and pushes."""
 
@@ -107,12 +120,14 @@ class Replicator:
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
         doc_ids: Sequence[str] | None = None,
+        prefetch: int = 2,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.source = source
         self.target = target
         self.batch_size = batch_size
+        self.prefetch = prefetch  # batches fetched ahead of the writer (0: strictly one at a time)
         self.doc_ids = list(doc_ids) if doc_ids is not None else None
         self.id = replication_id(source.peer_id(), target.peer_id(), self.doc_ids)
         self.checkpoint_id = f"_local/{self.id}"
@@ -172,7 +187,11 @@ class Replicator:
     # -- one run ----------------------------------------------------------------------------------
 
     def run(self) -> ReplicationResult:
-        """Replicate everything the source has that the target lacks, checkpointing every batch."""
+        """Replicate everything the source has that the target lacks, checkpointing every batch.
+
+        With `prefetch` > 0 a reader thread fetches the next batches (changes, revs_diff, bulk_get)
+        while this thread writes the current one; checkpoints still follow the writes in order.
+        """
         started = time.perf_counter()
         result = ReplicationResult(replication_id=self.id, session_id=uuid.uuid4().hex)
         source_log = self._read_log(self.source, "source")
@@ -180,40 +199,90 @@ class Replicator:
         since = compare_logs(source_log, target_log)
         history: list[Doc] = list((target_log or {}).get("history", []))
         result.start_seq = result.last_seq = since
-        while True:
-            rows, last_seq = self.source.changes(since, self.batch_size, self.doc_ids)
-            if not rows:
-                break
-            self._replicate_batch(rows, result)
-            since = result.last_seq = last_seq
-            self._checkpoint(since, result, history)
+        # Prefetched batches were diffed before the previous ones were written, so a replayed or
+        # re-listed revision can come twice: skip what this run has just written.
+        recent: deque[set[tuple[str, str]]] = deque(maxlen=self.prefetch + 1)
+        for batch in self._batches(since):
+            batch.docs = [d for d in batch.docs if not any((d["_id"], d["_rev"]) in done for done in recent)]
+            recent.append({(d["_id"], d["_rev"]) for d in batch.docs})
+            result.batches += 1
+            result.changes_read += batch.changes
+            result.missing_found += len(batch.requests)
+            result.missing_on_source.extend(batch.errors)
+            result.docs_read += len(batch.docs)
+            self._write(batch.docs, batch.requests, result)
+            result.last_seq = batch.last_seq
+            self._checkpoint(batch.last_seq, result, history)
         result.elapsed_s = time.perf_counter() - started
         return result
 
-    def _replicate_batch(self, rows: Sequence[Mapping[str, Any]], result: ReplicationResult) -> None:
-        result.batches += 1
-        result.changes_read += len(rows)
+    def _batches(self, since: Seq) -> Iterator[_Batch]:
+        """Fetched batches in feed order, sequentially or from a prefetching reader thread."""
+        if self.prefetch <= 0:
+            while True:
+                batch = self._fetch(since)
+                if batch is None:
+                    return
+                yield batch
+                since = batch.last_seq
+        queue: Queue[_Batch | BaseException | None] = Queue(maxsize=self.prefetch)
+        stop = threading.Event()
+
+        def offer(item: _Batch | BaseException | None) -> None:
+            while not stop.is_set():
+                try:
+                    queue.put(item, timeout=0.1)
+                    return
+                except Full:
+                    continue
+
+        def reader(position: Seq) -> None:
+            try:
+                while not stop.is_set():
+                    batch = self._fetch(position)
+                    offer(batch)
+                    if batch is None:
+                        return
+                    position = batch.last_seq
+            except BaseException as exc:
+                offer(exc)
+
+        thread = threading.Thread(target=reader, args=(since,), name=f"replicator-{self.id[:8]}", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = queue.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+
+    def _fetch(self, since: Seq) -> _Batch | None:
+        """One batch: changes after `since`, what the target lacks, and those revisions from the source."""
+        rows, last_seq = self.source.changes(since, self.batch_size, self.doc_ids)
+        if not rows:
+            return None
         revs: dict[str, list[str]] = {}
         for row in rows:  # a cluster may replay a row: merge, never duplicate
             known = revs.setdefault(row["id"], [])
             known.extend(c["rev"] for c in row["changes"] if c["rev"] not in known)
+        batch = _Batch(last_seq=last_seq, changes=len(rows))
         diff = self.target.revs_diff(revs)
-        if not diff:
-            return
-        requests: list[Doc] = []
         for doc_id, entry in diff.items():
             ancestors = entry.get("possible_ancestors")
             for rev in entry.get("missing", []):
                 request: Doc = {"id": doc_id, "rev": rev}
                 if ancestors:
                     request["atts_since"] = ancestors
-                requests.append(request)
-        result.missing_found += len(requests)
-        docs, errors = self.source.bulk_get(requests)
-        result.missing_on_source.extend(errors)
-        docs = _unique(docs)
-        result.docs_read += len(docs)
-        self._write(docs, requests, result)
+                batch.requests.append(request)
+        if batch.requests:
+            docs, batch.errors = self.source.bulk_get(batch.requests)
+            batch.docs = _unique(docs)
+        return batch
 
     def _write(self, docs: list[Doc], requests: list[Doc], result: ReplicationResult) -> None:
         if not docs:

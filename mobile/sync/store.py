@@ -117,6 +117,15 @@ class _Loaded:
 
 
 @dataclass(slots=True)
+class _Pending:
+    """Rows a batch of writes will send to SQLite in three executemany calls."""
+
+    docs: list[tuple[Any, ...]] = field(default_factory=list)
+    bodies: list[tuple[str, str, str]] = field(default_factory=list)
+    gone: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class WriteResult:
     """What a replicated write did: how many revisions were new, and the per-document errors."""
 
@@ -196,14 +205,28 @@ class Store:
         self, doc_id: str, tree: RevTree, new_bodies: Mapping[str, Doc], previous: _Loaded | None
     ) -> None:
         """Stem, recompute winner and flags, keep bodies of leaves only, give the document a new seq."""
-        revtree.stem(tree, self.revs_limit)
-        leaves = set(revtree.leaves(tree))
-        winner = revtree.winning_rev(tree)
-        live_conflicts, _deleted = revtree.conflicts(tree)
+        pending = _Pending()
+        self._stage(pending, doc_id, tree, new_bodies, previous)
+        self._flush(pending)
+
+    def _stage(
+        self,
+        pending: _Pending,
+        doc_id: str,
+        tree: RevTree,
+        new_bodies: Mapping[str, Doc],
+        previous: _Loaded | None,
+    ) -> None:
+        """Compute one document's new row; the SQL is batched in `_flush`."""
+        if len(tree) > self.revs_limit:  # a path can only be too long when the tree is
+            revtree.stem(tree, self.revs_limit)
+        leaf_list = revtree.leaves(tree)
+        leaves = set(leaf_list)
+        winner = max(leaf_list, key=lambda r: revtree.winner_key(r, tree[r].deleted))
+        has_live_conflict = any(not tree[r].deleted for r in leaf_list if r != winner)
         if previous is not None:
             # Only leaves have bodies; drop those of revisions that stopped being leaves.
-            gone = [(doc_id, rev) for rev in previous.leaves if rev not in leaves]
-            self._db.executemany("DELETE FROM bodies WHERE doc_id = ? AND rev = ?", gone)
+            pending.gone.extend((doc_id, rev) for rev in previous.leaves if rev not in leaves)
             if (
                 previous.deleted
                 and not tree[winner].deleted
@@ -211,7 +234,7 @@ class Store:
             ):
                 # An edit on another branch beat a delete: CouchDB revives the document. Record it.
                 self._log(doc_id, "revived", winner, [previous.winner], "couchdb_winner", None)
-        if not tree[winner].deleted:
+        if not tree[winner].deleted and len(leaf_list) > 1:
             # A delete that arrives after (or beside) a live edit loses to it. Tombstones written by
             # conflict resolution carry `resolved_by` and are expected; any other is recorded.
             lost = [
@@ -221,22 +244,42 @@ class Store:
             ]
             if lost:
                 self._log(doc_id, "revived", winner, lost, "couchdb_winner", None)
-        self._db.executemany(
-            "INSERT OR REPLACE INTO bodies VALUES (?, ?, ?)",
-            [(doc_id, rev, _dumps(body)) for rev, body in new_bodies.items() if rev in leaves],
+        pending.bodies.extend(
+            (doc_id, rev, _dumps(body)) for rev, body in new_bodies.items() if rev in leaves
         )
         self._seq += 1
-        self._db.execute(
-            "INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?, ?, ?)",
+        pending.docs.append(
             (
                 doc_id,
                 self._seq,
                 winner,
                 int(tree[winner].deleted),
-                int(bool(live_conflicts)),
+                int(has_live_conflict),
                 revtree.dumps_tree(tree),
-            ),
+            )
         )
+
+    def _flush(self, pending: _Pending) -> None:
+        if pending.gone:
+            self._db.executemany("DELETE FROM bodies WHERE doc_id = ? AND rev = ?", pending.gone)
+        self._db.executemany("INSERT OR REPLACE INTO bodies VALUES (?, ?, ?)", pending.bodies)
+        self._db.executemany("INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?, ?, ?)", pending.docs)
+
+    def _load_many(self, doc_ids: Sequence[str]) -> dict[str, _Loaded]:
+        """Load many documents' trees with few queries (for replicated batches)."""
+        out: dict[str, _Loaded] = {}
+        unique = list(dict.fromkeys(doc_ids))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for doc_id, tree_text, winner, deleted in self._db.execute(
+                f"SELECT doc_id, tree, winner, deleted FROM docs WHERE doc_id IN ({marks})", chunk
+            ):
+                tree = revtree.loads_tree(tree_text)
+                out[doc_id] = _Loaded(
+                    tree=tree, winner=winner, deleted=bool(deleted), leaves=revtree.leaves(tree)
+                )
+        return out
 
     def _log(
         self, doc_id: str, kind: str, winner: str, losers: list[str], policy: str, resolved: str | None
@@ -555,8 +598,9 @@ class Store:
         """CouchDB's `_revs_diff`: for each id with missing revisions, ``{missing, possible_ancestors}``."""
         out: dict[str, Doc] = {}
         with self._lock:
+            loaded_many = self._load_many(list(revs))
             for doc_id, wanted in revs.items():
-                loaded = self._load(doc_id)
+                loaded = loaded_many.get(doc_id)
                 tree: RevTree = {} if loaded is None else loaded.tree
                 missing = revtree.missing_revs(tree, wanted)
                 if missing:
@@ -571,9 +615,10 @@ class Store:
         """CouchDB's `_bulk_get?revs=true&latest=true&attachments=true` (data inline unless in `atts_since`)."""
         results: list[Doc] = []
         with self._lock:
+            loaded_many = self._load_many([str(req["id"]) for req in requests])
             for req in requests:
                 doc_id = str(req["id"])
-                loaded = self._load(doc_id)
+                loaded = loaded_many.get(doc_id)
                 docs: list[Doc] = []
                 if loaded is None:
                     docs.append(
@@ -621,6 +666,8 @@ class Store:
         """
         result = WriteResult()
         with self._tx():
+            loaded_many = self._load_many([str(d.get("_id")) for d in docs])
+            staged: dict[str, tuple[RevTree, dict[str, Doc]]] = {}
             for doc in docs:
                 doc_id = doc.get("_id")
                 rev = doc.get("_rev")
@@ -633,8 +680,10 @@ class Store:
                 if path[0] != rev:
                     raise BadRequest(f"_revisions of {doc_id!r} does not start at {rev}", doc_id=doc_id)
                 deleted = bool(doc.get("_deleted"))
-                loaded = self._load(doc_id)
-                if loaded is not None and rev in loaded.tree:
+                loaded = loaded_many.get(doc_id)
+                # A second revision of the same document in this batch continues the staged tree.
+                tree, new_bodies = staged.get(doc_id, ({} if loaded is None else loaded.tree, {}))
+                if rev in tree:
                     continue  # already here: nothing to do
                 stored = {k: v for k, v in doc.items() if not k.startswith("_")}
                 atts: dict[str, Any] = {}
@@ -665,11 +714,16 @@ class Store:
                     continue
                 if atts:
                     stored["_attachments"] = atts
-                tree: RevTree = {} if loaded is None else loaded.tree
                 revtree.merge_path(tree, path, deleted=deleted)
-                self._store_blobs(blobs)
-                self._save(doc_id, tree, {rev: stored}, loaded)
+                if blobs:
+                    self._store_blobs(blobs)
+                new_bodies[rev] = stored
+                staged[doc_id] = (tree, new_bodies)
                 result.written += 1
+            pending = _Pending()
+            for doc_id, (tree, new_bodies) in staged.items():
+                self._stage(pending, doc_id, tree, new_bodies, loaded_many.get(doc_id))
+            self._flush(pending)
         return result
 
     # -- conflicts --------------------------------------------------------------------------------
