@@ -75,9 +75,9 @@ def pouch(server: CouchServer, *args: str) -> float:
     return N_DOCS / float(result["seconds"])
 
 
-def median_rate(run: Callable[[], float]) -> float:
-    """Median documents-per-second of REPEATS runs."""
-    return statistics.median(run() for _ in range(REPEATS))
+def median_rate(run: Callable[[int], float], batch: int) -> float:
+    """Median documents-per-second of REPEATS runs at this batch size."""
+    return statistics.median(run(batch) for _ in range(REPEATS))
 
 
 def main() -> None:
@@ -144,13 +144,19 @@ def measure(server: CouchServer, workdir: Path) -> list[tuple[str, str, int, flo
         target.destroy()
         return rate
 
-    for batch in BATCH_SIZES:
-        rows.append(("pull 10,000 orders", "mobile.sync -> SQLite file store", batch, median_rate(lambda: ours_pull(batch))))
-        rows.append(("pull 10,000 orders", "PouchDB -> memory db", batch, median_rate(lambda: pouch(server, "pull", source.db, str(batch)))))
-        rows.append(("pull 10,000 orders", "PouchDB server -> server", batch, median_rate(lambda: pouch_r2r(batch))))
-    for batch in BATCH_SIZES:
-        rows.append(("push 10,000 results", "mobile.sync SQLite file store ->", batch, median_rate(lambda: ours_push(batch))))
-        rows.append(("push 10,000 results", "PouchDB memory db ->", batch, median_rate(lambda: pouch_push(batch))))
+    def pouch_pull(batch: int) -> float:
+        return pouch(server, "pull", source.db, str(batch))
+
+    plan: list[tuple[str, str, Callable[[int], float]]] = [
+        ("pull 10,000 orders", "mobile.sync -> SQLite file store", ours_pull),
+        ("pull 10,000 orders", "PouchDB -> memory db", pouch_pull),
+        ("pull 10,000 orders", "PouchDB server -> server", pouch_r2r),
+        ("push 10,000 results", "mobile.sync SQLite file store ->", ours_push),
+        ("push 10,000 results", "PouchDB memory db ->", pouch_push),
+    ]
+    for operation, implementation, run in plan:
+        for batch in BATCH_SIZES:
+            rows.append((operation, implementation, batch, median_rate(run, batch)))
 
     # a re-run with nothing to do
     store = Store(workdir / "noop.sqlite")
@@ -168,10 +174,15 @@ def measure(server: CouchServer, workdir: Path) -> list[tuple[str, str, int, flo
 
 def render(rows: list[tuple[str, str, int, float]]) -> str:
     """Markdown table plus how to read it."""
+    order_bytes = statistics.mean(len(json.dumps(order_doc(i))) for i in range(N_DOCS))
+    result_bytes = statistics.mean(len(json.dumps(result_doc(i))) for i in range(N_DOCS))
     lines = [
-        f"pouchdb-server 4.2.0 (PouchDB 7.3.1, `--in-memory`) on loopback, {N_DOCS:,} documents of about "
-        f"320 bytes, median of {REPEATS} runs. PouchDB's replicator is pouchdb-core 7.3.1 with the http and "
-        "memory adapters from node_modules, run by `benchmarks/sync_pouchdb.js` against the same server.",
+        f"pouchdb-server 4.2.0 (PouchDB 7.3.1, `--in-memory`) on loopback; {N_DOCS:,} orders of "
+        f"{order_bytes:.0f} bytes and {N_DOCS:,} results of {result_bytes:.0f} bytes (JSON); median of "
+        f"{REPEATS} runs, each into a new empty store or database. PouchDB's replicator is pouchdb-core "
+        "7.3.1 with the http and memory adapters that pouchdb-server installs, run by "
+        "`benchmarks/sync_pouchdb.js` against the same server in the same run. mobile.sync writes a "
+        "SQLite file (WAL) and fetches up to 2 batches ahead of its writer.",
         "",
         "| operation | implementation | batch | documents per second |",
         "|---|---|---:|---:|",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -34,4 +34,18 @@ def remote_db(couch_server: CouchServer) -> Iterator[RemoteDB]:
         yield db
     finally:
         db.destroy()
+        db.close()
+
+
+@pytest.fixture
+def closing() -> Iterator[Callable[[RemoteDB], RemoteDB]]:
+    """Register RemoteDBs a test opens; they are closed at teardown even when the test fails."""
+    opened: list[RemoteDB] = []
+
+    def register(db: RemoteDB) -> RemoteDB:
+        opened.append(db)
+        return db
+
+    yield register
+    for db in opened:
         db.close()

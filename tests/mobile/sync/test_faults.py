@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -36,7 +37,7 @@ def snapshot_local(store: Store) -> dict[str, tuple[str, tuple[str, ...]]]:
 
 
 def test_random_cuts_while_both_sides_write_lose_and_duplicate_nothing(
-    remote_db: RemoteDB, couch_server: CouchServer
+    remote_db: RemoteDB, couch_server: CouchServer, closing: Callable[[RemoteDB], RemoteDB]
 ):
     """Many random cuts during two-way sync with writers on both sides: both end with the same documents."""
     host, port = couch_server.url.removeprefix("http://").split(":")
@@ -71,7 +72,7 @@ def test_random_cuts_while_both_sides_write_lose_and_duplicate_nothing(
             time.sleep(0.01)
 
     with CuttingProxy((host, int(port)), seed=3, max_bytes_before_cut=150_000) as proxy:
-        via_proxy = RemoteDB(proxy.url, remote_db.db, auth=couch_server.auth)
+        via_proxy = closing(RemoteDB(proxy.url, remote_db.db, auth=couch_server.auth))
         sync = Sync(tablet, via_proxy, batch_size=50)
         writers = [threading.Thread(target=tablet_writer), threading.Thread(target=server_writer)]
         for w in writers:

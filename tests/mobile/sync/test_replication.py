@@ -6,7 +6,7 @@ import itertools
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -180,14 +180,16 @@ def test_rerun_of_finished_replication_is_a_noop(remote_db: RemoteDB):
     assert tablet.update_seq == seq_before
 
 
-def test_resume_after_connection_cut_mid_batch(remote_db: RemoteDB, couch_server: CouchServer):
+def test_resume_after_connection_cut_mid_batch(
+    remote_db: RemoteDB, couch_server: CouchServer, closing: Callable[[RemoteDB], RemoteDB]
+):
     """A pull cut mid-way resumes from its last checkpoint (not 0), which never passes unwritten documents."""
     remote_db.bulk_docs(
         [{"_id": f"order:{i:05d}", "_rev": f"1-{uuid.uuid4().hex}", "n": i} for i in range(3000)]
     )
     host, port = couch_server.url.removeprefix("http://").split(":")
     with CuttingProxy((host, int(port)), seed=7, max_bytes_before_cut=400_000) as proxy:
-        via_proxy = RemoteDB(proxy.url, remote_db.db, auth=couch_server.auth)
+        via_proxy = closing(RemoteDB(proxy.url, remote_db.db, auth=couch_server.auth))
         tablet = Store()
         pull = Replicator(via_proxy, LocalPeer(tablet), batch_size=200)
         proxy.cutting = True
@@ -321,9 +323,11 @@ def test_ten_thousand_documents_in_batches(remote_db: RemoteDB):
     assert remote_rows == local_rows and len(local_rows) == 20_000
 
 
-def test_wrong_password_is_a_typed_error_without_retries(remote_db: RemoteDB, couch_server: CouchServer):
+def test_wrong_password_is_a_typed_error_without_retries(
+    remote_db: RemoteDB, couch_server: CouchServer, closing: Callable[[RemoteDB], RemoteDB]
+):
     """401 raises Unauthorized at once, also from live mode, after a couple of requests, not a retry loop."""
-    bad = RemoteDB(couch_server.url, remote_db.db, auth=(couch_server.username, "wrong"))
+    bad = closing(RemoteDB(couch_server.url, remote_db.db, auth=(couch_server.username, "wrong")))
     tablet = Store()
     tablet.put({"_id": "result:1:x"})
     with pytest.raises(Unauthorized):
@@ -336,17 +340,19 @@ def test_wrong_password_is_a_typed_error_without_retries(remote_db: RemoteDB, co
     bad.close()
 
 
-def test_other_csfr_cannot_replicate(remote_db: RemoteDB, couch_server: CouchServer):
+def test_other_csfr_cannot_replicate(
+    remote_db: RemoteDB, couch_server: CouchServer, closing: Callable[[RemoteDB], RemoteDB]
+):
     """A CSFR who is not a member of the database gets an AuthError (CouchDB 403, pouchdb-server 401)."""
     couch_server.create_user("csfr-a", "pw-a")
     couch_server.create_user("csfr-b", "pw-b")
     couch_server.set_security(remote_db.db, members=["csfr-a"])
     remote_db.put({"_id": "order:1"})
-    own = RemoteDB(couch_server.url, remote_db.db, auth=("csfr-a", "pw-a"))
+    own = closing(RemoteDB(couch_server.url, remote_db.db, auth=("csfr-a", "pw-a")))
     tablet_a = Store()
     Sync(tablet_a, own).run_once()
     assert tablet_a.get("order:1")
-    intruder = RemoteDB(couch_server.url, remote_db.db, auth=("csfr-b", "pw-b"))
+    intruder = closing(RemoteDB(couch_server.url, remote_db.db, auth=("csfr-b", "pw-b")))
     with pytest.raises((Unauthorized, Forbidden)):
         Sync(Store(), intruder).run_once()
     own.close()
@@ -400,10 +406,12 @@ def test_live_mode_moves_changes_both_ways_and_stops(remote_db: RemoteDB):
     assert not thread.is_alive() and sync.error is None
 
 
-def test_live_mode_backs_off_while_offline(couch_server: CouchServer):
+def test_live_mode_backs_off_while_offline(
+    couch_server: CouchServer, closing: Callable[[RemoteDB], RemoteDB]
+):
     """With the server unreachable, live mode reports transient errors and waits longer each time."""
     with CuttingProxy(("127.0.0.1", 9), seed=1) as dead:  # upstream port 9 refuses: every connect fails
-        offline = RemoteDB(dead.url, "csfr-offline", auth=couch_server.auth)
+        offline = closing(RemoteDB(dead.url, "csfr-offline", auth=couch_server.auth))
         errors: list[float] = []
         stop = threading.Event()
 
