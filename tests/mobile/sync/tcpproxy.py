@@ -43,8 +43,6 @@ class CuttingProxy:
         return f"http://127.0.0.1:{self.port}"
 
     def _budget(self) -> int | None:
-        if not self.cutting:
-            return None
         with self._rng_lock:
             return self._rng.randint(0, self._max)
 
@@ -86,7 +84,7 @@ class CuttingProxy:
                 if not data:
                     break
                 left = state["left"]
-                if left is not None:
+                if left is not None and self.cutting:  # turning cutting off spares open connections too
                     if len(data) >= left:
                         dst.sendall(data[:left])
                         self.cuts += 1
