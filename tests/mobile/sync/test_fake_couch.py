@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mobile.sync import RemoteDB, Replicator, Store, Sync
+from mobile.sync import Forbidden, RemoteDB, Replicator, Store, Sync
 from mobile.sync.peers import LocalPeer
 from tests.mobile.sync.fakecouch import FakeCouch
 
@@ -70,3 +70,40 @@ def test_unknown_since_is_rejected_by_the_fake():
     remote = remote_for(fake)
     with pytest.raises(Exception, match="malformed sequence"):
         remote.changes("1", 10)
+
+
+def test_missing_stub_is_retried_with_the_data_inline():
+    """When the target lost an attachment it claims to have, the per-doc missing_stub is resent inline."""
+    fake = FakeCouch()
+    tablet = Store()
+    photo = b"\xff\xd8" + b"photo" * 100
+    rev1 = tablet.put_attachment("result:1:x", None, "meter.jpg", photo, "image/jpeg")
+    sync = Sync(tablet, remote_for(fake))
+    sync.run_once()
+    fake.store._db.execute("DELETE FROM attachments")  # the server "lost" the bytes it has a stub for
+    tablet.put({**tablet.get("result:1:x", rev=rev1), "notes": "second visit"})
+    result = sync.run_once()
+    assert result.push.docs_written == 1 and result.push.bulk_docs_calls == 2  # stubbed, then inline
+    assert fake.store.get_attachment("result:1:x", "meter.jpg") == photo
+
+
+class ReadOnlySource(LocalPeer):
+    """A fake read-only source: reading works, writing its checkpoint is forbidden (CouchDB reader role)."""
+
+    def put_local(self, doc):  # type: ignore[no-untyped-def]
+        """Refuse like CouchDB refuses a reader."""
+        raise Forbidden("only readers here")
+
+
+def test_read_only_source_resumes_from_the_target_checkpoint():
+    """A 403 on the source's checkpoint is fine: the target's checkpoint alone resumes the next run."""
+    source_store, tablet = Store(), Store()
+    for i in range(10):
+        source_store.put({"_id": f"order:{i}"})
+    replicator = Replicator(ReadOnlySource(source_store), LocalPeer(tablet), batch_size=4)
+    first = replicator.run()
+    assert first.docs_written == 10
+    assert tablet.get_local(replicator.checkpoint_id)["source_checkpoint"] is False
+    source_store.put({"_id": "order:new"})
+    second = Replicator(ReadOnlySource(source_store), LocalPeer(tablet), batch_size=4).run()
+    assert second.start_seq == first.last_seq and second.docs_written == 1 and second.changes_read == 1
