@@ -231,3 +231,39 @@ def _ensure_admin(server: CouchServer) -> None:
         raise RuntimeError(
             f"the admin credentials for {server.url} were refused (data dir reused with other ones?)"
         )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mobile.sync.devserver [--dir var/couch] [--port N]``: run until Ctrl-C, printing the URL."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Run a local pouchdb-server with a server admin.")
+    parser.add_argument("--dir", type=Path, default=Path("var/couch"), help="data folder (default var/couch)")
+    parser.add_argument("--port", type=int, default=None, help="port (default: a free one)")
+    parser.add_argument("--user", default="admin")
+    parser.add_argument("--password", default=None, help="default: a random token, printed")
+    args = parser.parse_args(argv)
+    admin = (args.user, args.password or secrets.token_urlsafe(16))
+
+    def on_sigterm(_signum: int, _frame: object) -> None:
+        # SIGTERM (from `timeout` or a process manager) stops the server as Ctrl-C does; once only,
+        # so a second signal cannot interrupt the shutdown.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    server = start_pouchdb_server(data_dir=args.dir, port=args.port, admin=admin)
+    print(f"COUCHDB_URL={server.url_with_credentials}", flush=True)
+    try:
+        while server.process is not None and server.process.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
