@@ -1,0 +1,1 @@
+"""Tests of mobile.sync: revision trees, the store, replication against pouchdb-server."""
