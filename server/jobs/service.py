@@ -8,16 +8,17 @@ progress as they go. A handler is `fn(*, db_session, job, report) -> dict` regis
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+import sqlite3
 import threading
 import traceback
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sqlalchemy import select, text, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.db import utcnow
@@ -89,27 +90,58 @@ def claim(*, db_session: Session, worker: str) -> Job | None:
     return job
 
 
+def _sqlite_progress(factory: sessionmaker[Session], job_id: int) -> tuple[Report, Callable[[], None]]:
+    """A non-blocking progress writer for SQLite, and its closer.
+
+    SQLite has one writer at a time and our transactions take the write lock up front, so while the
+    job's own transaction is open a progress update cannot be written; it must not wait (the job is
+    waiting on it). This writer uses its own connection with no busy wait and skips a report it cannot
+    write now; the job's final state is always recorded.
+    """
+    engine = factory.kw["bind"]
+    raw = engine.raw_connection()
+    conn = raw.driver_connection
+    conn.execute("PRAGMA busy_timeout = 0")
+
+    def report(done: int, total: int, message: str = "") -> None:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "UPDATE jobs SET progress_done = ?, progress_total = ?, message = ? WHERE id = ?",
+                (done, total, message, job_id),
+            )
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError:
+            with contextlib.suppress(sqlite3.OperationalError):
+                conn.execute("ROLLBACK")
+            log.info("job %s: progress %s/%s not recorded now (the job holds the lock)", job_id, done, total)
+
+    def close() -> None:
+        conn.execute("PRAGMA busy_timeout = 30000")  # the pooled connection's usual wait
+        raw.close()
+
+    return report, close
+
+
 def run(*, factory: sessionmaker[Session], job_id: int) -> None:
     """Run a claimed job to its end, recording success, result and progress, or the failure."""
+    sqlite = factory.kw["bind"].dialect.name == "sqlite"
     with factory() as progress_session, factory() as work_session:
         job = work_session.get(Job, job_id)
         assert job is not None
+        close_progress: Callable[[], None] = lambda: None  # noqa: E731
+        if sqlite:
+            work_session.commit()  # release the lock taken to read the job
+            report, close_progress = _sqlite_progress(factory, job_id)
+        else:
 
-        if progress_session.get_bind().dialect.name == "sqlite":
-            # Progress is best-effort: never wait long behind the job's own write transaction.
-            progress_session.execute(text("PRAGMA busy_timeout = 200"))
-
-        def report(done: int, total: int, message: str = "") -> None:
-            try:
+            def report(done: int, total: int, message: str = "") -> None:
                 progress_session.execute(
                     update(Job)
                     .where(Job.id == job_id)
                     .values(progress_done=done, progress_total=total, message=message)
                 )
                 progress_session.commit()
-            except OperationalError:
-                progress_session.rollback()
-                log.info("job %s: progress %s/%s not recorded (database busy)", job_id, done, total)
 
         try:
             result = HANDLERS[job.kind](db_session=work_session, job=job, report=report)
@@ -124,13 +156,10 @@ def run(*, factory: sessionmaker[Session], job_id: int) -> None:
             work_session.rollback()
             log.error("job %s (%s) failed: %s", job_id, job.kind, traceback.format_exc())
             values = {"status": "failed", "message": f"{type(exc).__name__}: {exc}", "finished_at": utcnow()}
+        finally:
+            close_progress()
         progress_session.execute(update(Job).where(Job.id == job_id).values(**values))
         progress_session.commit()
-        if progress_session.get_bind().dialect.name == "sqlite":
-            progress_session.execute(
-                text("PRAGMA busy_timeout = 30000")
-            )  # the pooled connection's usual wait
-            progress_session.commit()
 
 
 def run_pending(
