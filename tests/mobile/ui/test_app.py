@@ -32,7 +32,9 @@ def open_order(driver: Any, order_id: str) -> Any:
     """Tap the order's row in the route list (it must be on screen)."""
     driver.nav.show("route")
     driver.pump(4)
-    rows = [w for w in driver.screen.ids.stops.children[0].children if getattr(w, "order_id", None) == order_id]
+    rows = [
+        w for w in driver.screen.ids.stops.children[0].children if getattr(w, "order_id", None) == order_id
+    ]
     assert rows, f"{order_id} is not on screen"
     driver.tap(rows[0])
     assert driver.screen.name == "order"
