@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -235,6 +237,74 @@ def create_token_cmd(
     console.print(token)
 
 
+def _start_dev_couchdb(var_dir: Path) -> subprocess.Popen[str]:
+    """Run the bundled pouchdb-server as a separate process (the server does not import the tablet code).
+
+    Its admin password is kept in var/couch-admin so a restarted demo reuses the same data folder.
+    """
+    import secrets
+
+    secret_file = var_dir / "couch-admin"
+    if not secret_file.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        secret_file.write_text(secrets.token_urlsafe(18))
+        secret_file.chmod(0o600)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mobile.sync.devserver",
+            "--dir",
+            str(var_dir / "couch"),
+            "--password",
+            secret_file.read_text().strip(),
+            "--parent-pid",
+            str(os.getpid()),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if not line.startswith("COUCHDB_URL="):
+        proc.terminate()
+        raise RuntimeError(f"pouchdb-server did not start (run `make setup`?): {line!r}")
+    os.environ["COUCHDB_URL"] = line.split("=", 1)[1]
+    get_settings.cache_clear()
+    return proc
+
+
+@app.command()
+def sync(
+    once: Annotated[bool, typer.Option(help="one pass, then exit")] = False,
+    interval_s: Annotated[float, typer.Option(help="seconds between passes")] = 2.0,
+) -> None:
+    """Provision CSFR databases, publish changed orders and ingest tablet results (COUCHDB_URL)."""
+    import time
+
+    from server.sync.runner import admin_from, sync_once
+
+    settings = get_settings()
+    admin = admin_from(settings)
+    if admin is None:
+        err.print("[red]set COUCHDB_URL (http://admin:password@host:5984) to sync[/]")
+        raise typer.Exit(2)
+    _migrate()
+    first = True
+    while True:
+        counts = sync_once(
+            factory=dbmod.session_factory(),
+            admin=admin,
+            secret=settings.resolved_secret_key(),
+            provision=first,
+        )
+        console.print(", ".join(f"{k} {v}" for k, v in counts.items()))
+        first = False
+        if once:
+            return
+        time.sleep(interval_s)
+
+
 @app.command()
 def demo(
     accounts: Annotated[int, typer.Option(help="how many accounts the district has")] = 5_000,
@@ -293,6 +363,10 @@ def demo(
         console.print(f"using the existing district ({have:,} accounts); --fresh generates a new one")
     with dbmod.session_factory()() as session:
         people = seed_people(db_session=session)
+    couch_proc = None
+    if not settings.couchdb_url and serve_after:
+        couch_proc = _start_dev_couchdb(settings.var_dir)
+        settings = get_settings()
     if people.station_token:
         token_file = demo_dir / "station-token.txt"
         token_file.parent.mkdir(parents=True, exist_ok=True)
@@ -309,9 +383,23 @@ def demo(
     )
     table.add_row("station token", str(demo_dir / "station-token.txt"))
     table.add_row("database", _safe_url())
+    if settings.couchdb_url:
+        from server.sync.couch import CouchConfig
+
+        couch = CouchConfig.from_url(settings.couchdb_url)
+        table.add_row(
+            "CouchDB (tablets)",
+            f"{couch.url}  (admin {couch.username}; password in {settings.var_dir / 'couch-admin'})",
+        )
+        table.add_row("field app", "uv run curbstop mobile  (sign in as t01..t12)")
     console.print(table)
     if serve_after:
-        serve(host=None, port=port)
+        try:
+            serve(host=None, port=port)
+        finally:
+            if couch_proc is not None:
+                couch_proc.terminate()
+                couch_proc.wait(timeout=20)
 
 
 def _mount_subcommands() -> None:

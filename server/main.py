@@ -17,6 +17,7 @@ from server.handhelds.views import router as handhelds_router
 from server.jobs.views import router as jobs_router
 from server.meters.views import router as meters_router
 from server.orders.views import router as orders_router
+from server.sync.views import router as sync_router
 from server.technicians.views import router as technicians_router
 
 API_DESCRIPTION = """
@@ -37,17 +38,23 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        worker = None
+        threads = []
         if run_jobs:
             from server import db
             from server.jobs.service import WorkerThread
+            from server.sync.runner import SyncThread, admin_from
 
-            worker = WorkerThread(db.session_factory())
-            worker.start()
+            threads.append(WorkerThread(db.session_factory()))
+            settings = get_settings()
+            admin = admin_from(settings)
+            if admin is not None:
+                threads.append(SyncThread(db.session_factory(), admin, settings.resolved_secret_key()))
+            for thread in threads:
+                thread.start()
         yield
-        if worker is not None:
-            worker.stop()
-            worker.join(timeout=10)
+        for thread in threads:
+            thread.stop()
+            thread.join(timeout=10)
 
     app = FastAPI(title="Curbstop", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan)
     errors.install(app)
@@ -60,6 +67,7 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
         jobs_router,
         handhelds_router,
         dispatch_router,
+        sync_router,
     ):
         app.include_router(router)
 

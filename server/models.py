@@ -26,6 +26,7 @@ from server.handhelds.models import (
 from server.jobs.models import Job
 from server.meters.models import Meter, MeterRead
 from server.orders.models import WorkOrder
+from server.sync.models import FieldResult, OrderPublication, SyncCheckpoint
 from server.technicians.models import Technician
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "Base",
     "Customer",
     "DispatchPlan",
+    "FieldResult",
     "HandheldDevice",
     "HandheldSkip",
     "HandheldUploadBatch",
@@ -43,6 +45,7 @@ __all__ = [
     "Meter",
     "MeterRead",
     "MoveRequest",
+    "OrderPublication",
     "Payment",
     "PaymentArrangement",
     "ReadingRoute",
@@ -51,6 +54,7 @@ __all__ = [
     "ServicePoint",
     "ShutoffHold",
     "ShutoffNotice",
+    "SyncCheckpoint",
     "Technician",
     "User",
     "WorkOrder",

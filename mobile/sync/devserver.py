@@ -233,6 +233,17 @@ def _ensure_admin(server: CouchServer) -> None:
         )
 
 
+def _alive(pid: int) -> bool:
+    """Whether a process with this id still exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m mobile.sync.devserver [--dir var/couch] [--port N]``: run until Ctrl-C, printing the URL."""
     import argparse
@@ -242,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=None, help="port (default: a free one)")
     parser.add_argument("--user", default="admin")
     parser.add_argument("--password", default=None, help="default: a random token, printed")
+    parser.add_argument("--parent-pid", type=int, default=None, help="stop when this process is gone")
     args = parser.parse_args(argv)
     admin = (args.user, args.password or secrets.token_urlsafe(16))
 
@@ -257,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"COUCHDB_URL={server.url_with_credentials}", flush=True)
     try:
         while server.process is not None and server.process.poll() is None:
+            if args.parent_pid is not None and not _alive(args.parent_pid):
+                break  # whoever started us is gone (killed, crashed): do not leave an orphan server
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass

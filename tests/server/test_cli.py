@@ -133,3 +133,60 @@ def test_plan_command_plans_and_publishes(empty_database_url, engine, tmp_path):
     with engine.connect() as conn:
         statuses = conn.execute(text("SELECT status FROM work_orders WHERE rule = 'test'")).scalars().all()
     assert statuses == ["dispatched"] * 6
+
+
+@pytest.mark.slow
+@pytest.mark.couchdb
+def test_demo_serves_with_couchdb_and_cleans_up(tmp_path):
+    """`curbstop demo` starts its own CouchDB; a CSFR gets working credentials; stopping the demo stops CouchDB."""
+    import signal
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "CURBSTOP_VAR_DIR": str(tmp_path / "var"), "COLUMNS": "200"}
+    env.pop("DATABASE_URL", None)
+    env.pop("COUCHDB_URL", None)
+    with open(tmp_path / "demo.log", "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "demo", "--accounts", "200", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        token = httpx.post(
+            f"{base}/api/auth/token", data={"username": "t03", "password": "curbstop-demo"}
+        ).json()
+        session = httpx.get(
+            f"{base}/api/sync/session", headers={"Authorization": f"Bearer {token['access_token']}"}
+        ).json()
+        assert session["database"] == "csfr-t03"
+        db = httpx.get(
+            f"{session['couchdb_url']}/{session['database']}", auth=(session["username"], session["password"])
+        )
+        assert db.status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(session["couchdb_url"], timeout=1)
+        except httpx.HTTPError:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"CouchDB at {session['couchdb_url']} still answers after the demo stopped")

@@ -1,0 +1,1 @@
+"""Curbstop server: CouchDB provisioning, order publisher and result follower."""
