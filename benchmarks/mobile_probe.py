@@ -45,7 +45,9 @@ def main() -> None:
             if app.navigator is not None and app.navigator.current.name == "route" and route.stops:
                 out["cold_start_ms"] = (now - START) * 1000
                 out["stops"] = len(route.stops)
-                order_ids.extend(s.order_id for s in route.stops[:: max(1, len(route.stops) // opens)][:opens])
+                order_ids.extend(
+                    s.order_id for s in route.stops[:: max(1, len(route.stops) // opens)][:opens]
+                )
                 Clock.schedule_once(lambda _dt: next_open(), 0)
             return
         if "t" in pending:

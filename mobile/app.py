@@ -151,7 +151,9 @@ def run_app(data_dir: Path | None = None, *, server_url: str | None = None, demo
         if not services.settings.signed_in:
             # demo without a server: a session to nowhere, so the route opens and sync shows "Offline"
             services.settings.username = "demo"
-            services.settings.session = SyncSession("http://127.0.0.1:9", "csfr-t05", "demo", "demo", 5, "T05")
+            services.settings.session = SyncSession(
+                "http://127.0.0.1:9", "csfr-t05", "demo", "demo", 5, "T05"
+            )
             services.settings_file.save(services.settings)
 
         for order in make_demo(demo_orders):
