@@ -1,0 +1,60 @@
+"""What the route screen shows about sync: state, last successful sync, the last problem."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from mobile.core.observable import Observable
+
+
+class SyncStatus(StrEnum):
+    """Where the background sync is."""
+
+    IDLE = "idle"  # not started (no session)
+    SYNCING = "syncing"
+    SYNCED = "synced"
+    OFFLINE = "offline"  # the server cannot be reached; retrying with back-off
+    PAUSED = "paused"  # the rep (or a test) switched sync off
+    ERROR = "error"  # credentials refused: sign in again
+
+
+class SyncState(Observable):
+    """Updated by the sync thread, observed by the route screen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.status = SyncStatus.IDLE
+        self.last_sync_at: dt.datetime | None = None
+        self.message = ""
+        self.pushed_seq = 0  # local store sequence known to be on the server
+
+    def set(self, status: SyncStatus, message: str = "", *, synced_at: dt.datetime | None = None) -> None:
+        """Move to `status`; a sync time marks a completed two-way sync."""
+        self.status = status
+        self.message = message
+        if synced_at is not None:
+            self.last_sync_at = synced_at
+        self.changed()
+
+    def label(self, now: dt.datetime) -> str:
+        """'Synced 3 min ago', 'Offline - last sync 10:42', ..."""
+        when = "never"
+        if self.last_sync_at is not None:
+            age_s = max(0.0, (now - self.last_sync_at).total_seconds())
+            if age_s < 60:
+                when = "just now"
+            elif age_s < 3600:
+                when = f"{int(age_s // 60)} min ago"
+            else:
+                when = self.last_sync_at.astimezone().strftime("%H:%M")
+        text = {
+            SyncStatus.IDLE: "Sync not started",
+            SyncStatus.SYNCING: "Syncing...",
+            SyncStatus.SYNCED: "Synced",
+            SyncStatus.OFFLINE: "Offline",
+            SyncStatus.PAUSED: "Sync paused",
+            SyncStatus.ERROR: "Sync error",
+        }[self.status]
+        suffix = f" - {self.message}" if self.message and self.status is SyncStatus.ERROR else ""
+        return f"{text} · last sync {when}{suffix}"
