@@ -402,18 +402,6 @@ def demo(
                 couch_proc.wait(timeout=20)
 
 
-def _mount_subcommands() -> None:
-    # The docking station and the simulator run on other machines than the server; they are part of
-    # the same distribution, so `curbstop bridge` / `curbstop simulate-handheld` work wherever it is installed.
-    from device_bridge.cli import bridge_command, simulate_handheld_command
-
-    app.command("bridge")(bridge_command)
-    app.command("simulate-handheld")(simulate_handheld_command)
-
-
-_mount_subcommands()
-
-
 def main() -> None:
     """Entry point for `python -m server.cli`."""
     app()

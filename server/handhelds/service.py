@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from server.handhelds.models import (
     ReadingRouteStop,
     RouteAssignment,
 )
+from server.meters.intake import expected_next
 from server.meters.models import Meter, MeterRead
 
 # Another device's read of the same register within this window is the same visit read twice:
@@ -169,20 +169,9 @@ def _digits(value: float | None, decimals: int, dials: int) -> int | None:
 def _expected_range(
     history: Sequence[tuple[dt.datetime, float]], dials: int, decimals: int
 ) -> tuple[int | None, int | None]:
-    """Low/high limits for the next read as register digits, from the meter's recent monthly use."""
-    if len(history) < 2:
-        return None, None
-    history = sorted(history)
-    top = 10**dials / 10**decimals
-    uses = [(b[1] - a[1]) % top for a, b in itertools.pairwise(history)]
-    recent = uses[-12:]
-    typical = sum(recent) / len(recent)
-    last = history[-1][1]
-    low = _digits(last + 0.4 * typical, decimals, dials)
-    high = _digits(last + 2.5 * typical, decimals, dials)
-    if low is not None and high is not None and low > high:  # the range crosses the rollover
-        return None, None
-    return low, high
+    """Low/high limits for the next read as register digits (see server.meters.intake.expected_next)."""
+    low, high = expected_next(history, dials=dials, decimals=decimals)
+    return _digits(low, decimals, dials), _digits(high, decimals, dials)
 
 
 def route_records(*, db_session: Session, device_id: str) -> list[RouteRecord]:

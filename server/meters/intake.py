@@ -82,6 +82,27 @@ def _seasonal_norm(history: Sequence[tuple[dt.datetime, float]], at: dt.datetime
     return sum(uses) / len(uses) if uses else None
 
 
+def expected_next(
+    history: Sequence[tuple[dt.datetime, float]], *, dials: int, decimals: int
+) -> tuple[float | None, float | None]:
+    """Low and high limits for the next read (displayed register values) from the meter's recent monthly use.
+
+    The same factors as validation (LOW_FACTOR, HIGH_FACTOR) applied to the mean of the last twelve
+    intervals; None when there is too little history or the range would cross the register's rollover.
+    """
+    if len(history) < 2:
+        return None, None
+    ordered = sorted(history)
+    top = 10**dials / 10**decimals
+    uses = [(b[1] - a[1]) % top for a, b in itertools.pairwise(ordered)][-12:]
+    typical = sum(uses) / len(uses)
+    last = ordered[-1][1]
+    low, high = last + LOW_FACTOR * typical, last + HIGH_FACTOR * typical
+    if high >= top:
+        return None, None
+    return round(low, decimals), round(high, decimals)
+
+
 def validate_new_reads(*, db_session: Session, read_ids: Sequence[int], actor: str) -> int:
     """Classify each read and raise reread orders where needed; return how many orders were raised."""
     raised = 0

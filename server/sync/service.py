@@ -37,7 +37,7 @@ from contracts.couch import (
 from server.accounts.models import Account, Customer, ServicePoint
 from server.audit.service import record
 from server.db import utcnow
-from server.meters.intake import validate_new_reads
+from server.meters.intake import expected_next, validate_new_reads
 from server.meters.models import Meter, MeterRead
 from server.orders.models import WorkOrder
 from server.sync.couch import CouchAdmin, CouchError
@@ -137,12 +137,17 @@ def order_document(
     for meter in meter_rows:
         if meter is None:
             continue
-        last = db_session.execute(
-            select(MeterRead.reading, MeterRead.read_at)
-            .where(MeterRead.meter_id == meter.id, MeterRead.duplicate_of_id.is_(None))
-            .order_by(MeterRead.read_at.desc())
-            .limit(1)
-        ).first()
+        history = [
+            (at, reading)
+            for reading, at in db_session.execute(
+                select(MeterRead.reading, MeterRead.read_at)
+                .where(MeterRead.meter_id == meter.id, MeterRead.duplicate_of_id.is_(None))
+                .order_by(MeterRead.read_at.desc())
+                .limit(13)
+            )
+        ]
+        last = history[0] if history else None
+        low, high = expected_next(history, dials=meter.dials, decimals=meter.decimals)
         meters.append(
             MeterFacts(
                 meter_id=str(meter.id),
@@ -151,8 +156,11 @@ def order_document(
                 dials=meter.dials,
                 unit=meter.unit,
                 location=sp.access_notes or None,
-                last_read=last[0] if last else None,
-                last_read_at=last[1] if last else None,
+                last_read=last[1] if last else None,
+                last_read_at=last[0] if last else None,
+                expected_low=low,
+                expected_high=high,
+                last_reads=[{"value": r, "read_at": at.isoformat()} for at, r in history[:3]],
             )
         )
     window = (
