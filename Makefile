@@ -26,7 +26,7 @@ test-fast: setup ## unit tests only: SQLite, no external processes
 lint: setup ## ruff lint + format check, mypy
 	$(UV_RUN) ruff check .
 	$(UV_RUN) ruff format --check .
-	$(UV_RUN) mypy contracts routing device_bridge mobile/core
+	$(UV_RUN) mypy contracts routing device_bridge mobile/core mobile/sync
 
 format: setup ## apply ruff formatting and fixes
 	$(UV_RUN) ruff format .
