@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from server import errors
@@ -70,6 +73,13 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
         sync_router,
     ):
         app.include_router(router)
+
+    static = Path(__file__).resolve().parent / "web" / "static"
+    app.mount("/web", StaticFiles(directory=static, html=True), name="web")
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/web/dispatch.html")
 
     @app.get("/api/health", tags=["health"], summary="Liveness and database check. Anyone.")
     def health(db_session: DbSession) -> dict[str, str]:

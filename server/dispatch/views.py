@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 from sqlalchemy import select
 
+from server.accounts.models import ServicePoint
 from server.db import utcnow
 from server.deps import DbSession, Office, Staff
 from server.dispatch import service
@@ -14,6 +15,8 @@ from server.dispatch.models import DispatchPlan
 from server.dispatch.schemas import EmergencyRequest, JobAccepted, PlanRead, PlanRequest, ReplanRequest
 from server.errors import ApiError, conflict
 from server.jobs.service import submit
+from server.orders.models import WorkOrder
+from server.technicians.models import Technician
 
 router = APIRouter(prefix="/api/dispatch", tags=["dispatch"])
 
@@ -128,3 +131,29 @@ def emergency(body: EmergencyRequest, principal: Staff, db_session: DbSession) -
     service.publish(db_session=db_session, plan=row, actor=principal.name)
     db_session.commit()
     return row
+
+
+@router.get(
+    "/plans/{plan_id}/positions",
+    summary="Where each planned order and technician start is (lat, lon). Office roles.",
+)
+def plan_positions(plan_id: int, _: Office, db_session: DbSession) -> dict[str, dict[str, list[float]]]:
+    plan = service.get_plan(db_session=db_session, plan_id=plan_id)
+    ids = [v["order_id"] for r in plan.routes for v in r["visits"]] + [u["order_id"] for u in plan.unassigned]
+    rows = db_session.execute(
+        select(WorkOrder.id, ServicePoint.lat, ServicePoint.lon)
+        .join(ServicePoint, ServicePoint.id == WorkOrder.service_point_id)
+        .where(WorkOrder.id.in_(ids))
+    )
+    techs = db_session.scalars(
+        select(Technician).where(Technician.id.in_([r["technician_id"] for r in plan.routes]))
+    )
+    return {
+        "orders": {str(oid): [lat, lon] for oid, lat, lon in rows},
+        "technicians": {
+            str(t.id): [t.home_lat, t.home_lon]
+            if t.start_at_home and t.home_lat is not None
+            else [t.depot_lat, t.depot_lon]
+            for t in techs
+        },
+    }

@@ -1,0 +1,1 @@
+"""Curbstop server: pages for dispatchers."""
