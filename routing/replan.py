@@ -11,8 +11,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from routing.model import Break, Location, Plan, Problem, Route, SolveParams, Stop, Technician, TimeWindow
-from routing.solver import solve
+from routing.construct import plan_routes, simulate
+from routing.diagnose import diagnose_unassigned, skilled_technicians
+from routing.model import (
+    Break,
+    Location,
+    Plan,
+    Problem,
+    Route,
+    SolveParams,
+    Stop,
+    Technician,
+    TimeWindow,
+    Unassigned,
+)
+from routing.solver import solve, travel_matrix
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,9 +197,65 @@ def insert_emergency(
 ) -> EmergencyInsertion:
     """Insert one urgent stop without reordering anybody's remaining work.
 
-    Every technician's remaining sequence is locked; the search (greedy descent unless
-    ``params`` says otherwise) may only place the emergency and previously unassigned stops.
+    Every technician's remaining sequence is kept as it is; the emergency goes to the skilled
+    technician and position where its service can start earliest while that whole route stays
+    feasible (ties: least added travel). This is a direct feasible insertion, not a search, so it
+    answers in well under a second on a 1,000-stop day. ``params`` is accepted for symmetry with
+    ``replan`` (no search runs).
     """
-    result = replan(problem, plan, states, now_s, params, new_stops=(emergency,), keep_sequences=True)
-    tech_id = result.assignment().get(emergency.id)
-    return EmergencyInsertion(result, tech_id)
+    del params
+    done: dict[str, str] = {}
+    for tech_id, state in states.items():
+        if tech_id not in {t.id for t in problem.technicians}:
+            raise ValueError(f"states: technician {tech_id!r} is not in the problem")
+        for stop_id in state.done_stop_ids:
+            done[stop_id] = tech_id
+    if emergency.id in {s.id for s in problem.stops}:
+        raise ValueError(f"emergency: stop {emergency.id!r} is already in the problem")
+    techs = tuple(_remaining_technician(t, states.get(t.id), now_s) for t in problem.technicians)
+    stops = (*tuple(s for s in problem.stops if s.id not in done), emergency)
+    sub = Problem(technicians=techs, stops=stops, travel=problem.travel)
+    matrix = travel_matrix(sub)
+    index = {s.id: i for i, s in enumerate(stops)}
+    e = index[emergency.id]
+    remaining = {
+        t.id: [sid for sid in _sequence(plan, t.id) if sid not in done and sid in index] for t in techs
+    }
+    allowed, _reason = skilled_technicians(sub, emergency)
+    best: tuple[int, int, int, int] | None = None  # (emergency start, added travel, v, position)
+    n = len(stops)
+    for v in allowed:
+        seq = [index[sid] for sid in remaining[techs[v].id]]
+        nodes = [n + 2 * v, *seq]
+        for p in range(len(seq) + 1):
+            trial = [*seq[:p], e, *seq[p:]]
+            schedule = simulate(techs[v], v, trial, stops, matrix)
+            if schedule is None:
+                continue
+            start_e = next(leg.start_s for leg in schedule.legs if leg.stop == e)
+            b = seq[p] if p < len(seq) else n + 2 * v + 1
+            added = matrix[nodes[p]][e] + matrix[e][b] - matrix[nodes[p]][b]
+            key = (start_e, added, v, p)
+            if best is None or key < best:
+                best = key
+    routes = {t.id: list(remaining[t.id]) for t in techs}
+    chosen: str | None = None
+    if best is not None:
+        _, _, v, p = best
+        chosen = techs[v].id
+        routes[chosen].insert(p, emergency.id)
+    rest_routes = tuple(plan_routes(sub, matrix, routes))
+    placed = {v.stop_id for r in rest_routes for v in r.visits}
+    unassigned = tuple(
+        Unassigned(s.id, diagnose_unassigned(sub, s, matrix, i))
+        for i, s in enumerate(stops)
+        if s.id not in placed
+    )
+    rest = Plan(
+        rest_routes,
+        unassigned,
+        sum(r.travel_s for r in rest_routes),
+        sum(r.travel_s for r in rest_routes),
+        "insertion",
+    )
+    return EmergencyInsertion(_merge(problem, plan, rest, states), chosen)

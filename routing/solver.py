@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
+from routing.construct import construct, plan_routes
 from routing.diagnose import diagnose_unassigned, skilled_technicians
 from routing.model import (
     BreakSlot,
@@ -98,9 +99,19 @@ def solve(
     n_nodes = len(problem.stops) + 2 * len(problem.technicians)
     if len(matrix) != n_nodes or any(len(row) != n_nodes for row in matrix):
         raise ValueError(f"matrix must be {n_nodes}x{n_nodes} (stops, then start and end of each technician)")
+    started = time.monotonic()
+    constructed: Plan | None = None
+    if initial_routes is None and problem.stops:
+        # OR-Tools' own first-solution heuristics stall on large days with breaks, skills and
+        # windows (see routing/construct.py); start its local search from our construction instead,
+        # and keep the construction as the floor of what we return.
+        built = construct(problem, matrix)
+        initial_routes = built
+        constructed = _constructed_plan(problem, matrix, built)
+        params = replace(params, time_limit_s=max(0.05, params.time_limit_s - (time.monotonic() - started)))
     strategies = _portfolio(params)
     if params.workers == 1 or len(strategies) == 1:
-        return _solve_one(problem, params, matrix, strategies[0], initial_routes)
+        return _at_least(_solve_one(problem, params, matrix, strategies[0], initial_routes), constructed)
     # Worker processes get the matrix, not the travel source (it may hold an HTTP client).
     portable = replace(problem, travel=None)
     methods = multiprocessing.get_all_start_methods()
@@ -109,7 +120,26 @@ def solve(
         futures = [pool.submit(_solve_one, portable, params, matrix, s, initial_routes) for s in strategies]
         plans = [f.result() for f in futures]
     # Most stops first, then lowest objective; ties go to the earlier strategy (deterministic).
-    return min(plans, key=lambda p: (len(p.unassigned), p.objective))
+    return _at_least(min(plans, key=lambda p: (len(p.unassigned), p.objective)), constructed)
+
+
+def _at_least(plan: Plan, constructed: Plan | None) -> Plan:
+    """The solver's plan unless the construction placed more stops (then the construction)."""
+    if constructed is None or len(plan.unassigned) <= len(constructed.unassigned):
+        return plan
+    return constructed
+
+
+def _constructed_plan(problem: Problem, matrix: Sequence[Sequence[int]], built: dict[str, list[str]]) -> Plan:
+    routes = tuple(plan_routes(problem, matrix, built))
+    placed = {v.stop_id for r in routes for v in r.visits}
+    unassigned = tuple(
+        Unassigned(s.id, diagnose_unassigned(problem, s, matrix, i))
+        for i, s in enumerate(problem.stops)
+        if s.id not in placed
+    )
+    travel = sum(r.travel_s for r in routes)
+    return Plan(routes, unassigned, travel, travel, "construction")
 
 
 def _portfolio(params: SolveParams) -> list[_Strategy]:
