@@ -321,6 +321,7 @@ def utility(seconds: float, workers: int) -> str:
     )
     insert_s = time.monotonic() - t1
     moved = 0
+    bumped = 0
     for route in plan.routes:
         before = [v.stop_id for v in route.visits]
         after = [
@@ -328,6 +329,7 @@ def utility(seconds: float, workers: int) -> str:
         ]
         kept = [s for s in before if s in set(after)]
         moved += kept != [s for s in after if s in set(before)]
+        bumped += len([s for s in before if s not in set(after)]) if route.technician_id == result.technician_id else 0
     reasons: dict[str, int] = {}
     for u in plan.unassigned:
         reasons[u.reason.value] = reasons.get(u.reason.value, 0) + 1
@@ -344,6 +346,10 @@ def utility(seconds: float, workers: int) -> str:
         f"| emergency insertion at 10:30 (re-plan, remaining sequences locked) | {insert_s:.2f} s |\n"
         f"| emergency assigned to | {result.technician_id or 'nobody'} |\n"
         f"| technicians whose remaining order changed | {moved} |\n"
+        f"| remaining stops left out to make room for it (least urgent first) | {bumped} |\n"
+        f"| capacity check: service hours offered / technician hours (shift + overtime) | "
+        f"{sum(s.service_s for s in problem.stops) / 3600:.0f} h / "
+        f"{sum(t.shift.end_s - t.shift.start_s + t.max_overtime_s for t in problem.technicians) / 3600:.0f} h, before travel |\n"
     )
 
 

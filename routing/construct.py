@@ -9,7 +9,7 @@ Python with its own schedule simulation, which is exact enough to be a feasible 
   tight their window is, so when the day is full it is the least urgent work that is left out;
 * each stop is tried only on the technicians whose routes (or starts) are nearest to it, at every
   position, and goes where it adds the least travel while the whole route stays feasible;
-* a route is feasible when every stop starts inside one of its windows (waiting allowed), the break
+* a route is feasible when its load fits the vehicle, every stop starts inside one of its windows (waiting allowed), the break
   starts inside its window (taken at the latest moment the next leg would otherwise pass it), the
   route ends by the shift end plus the allowed overtime, and its span stays within ``max_work_s``;
 * locked sequences are placed first, in their order, on their technician.
@@ -60,6 +60,8 @@ def simulate(
     is taken when it can be, and the route may end late (used to time a route that must be kept).
     """
     n = len(stops)
+    if strict and tech.capacity is not None and sum(stops[i].demand for i in route) > tech.capacity:
+        return None
     start_node, end_node = n + 2 * v, n + 2 * v + 1
     t = tech.shift.start_s
     pos = start_node

@@ -244,6 +244,13 @@ def insert_emergency(
         _, _, v, p = best
         chosen = techs[v].id
         routes[chosen].insert(p, emergency.id)
+    else:
+        # No room anywhere: make room by leaving out the least urgent remaining stop(s) of one route
+        # (never a stop as urgent as the emergency), keeping everybody's order otherwise.
+        bumped = _insert_by_bumping(techs, stops, matrix, allowed, remaining, index, e)
+        if bumped is not None:
+            chosen, sequence = bumped
+            routes[chosen] = sequence
     rest_routes = tuple(plan_routes(sub, matrix, routes))
     placed = {v.stop_id for r in rest_routes for v in r.visits}
     unassigned = tuple(
@@ -259,3 +266,49 @@ def insert_emergency(
         "insertion",
     )
     return EmergencyInsertion(_merge(problem, plan, rest, states), chosen)
+
+
+BUMP_CANDIDATES = 6  # least urgent stops per route tried for removal
+MAX_BUMPED = 2
+
+
+def _insert_by_bumping(
+    techs: Sequence[Technician],
+    stops: Sequence[Stop],
+    matrix: Sequence[Sequence[int]],
+    allowed: Sequence[int],
+    remaining: Mapping[str, list[str]],
+    index: Mapping[str, int],
+    e: int,
+) -> tuple[str, list[str]] | None:
+    """The technician and new sequence that takes the emergency after leaving out the fewest, least urgent
+    stops (at most MAX_BUMPED, each less urgent than the emergency); earliest emergency start wins."""
+    urgency = stops[e].priority
+    best: tuple[int, int, int, int, str, list[str]] | None = (
+        None  # (bumped, -priority sum, start, v, tech, seq)
+    )
+    for v in allowed:
+        seq = [index[sid] for sid in remaining[techs[v].id]]
+        movable = sorted(
+            (i for i in seq if stops[i].priority > urgency), key=lambda i: (-stops[i].priority, i)
+        )
+        movable = movable[:BUMP_CANDIDATES]
+        options: list[tuple[int, ...]] = [(i,) for i in movable]
+        options += [(a, b) for k, a in enumerate(movable) for b in movable[k + 1 :]][: BUMP_CANDIDATES * 2]
+        for drop in options[: BUMP_CANDIDATES * 3]:
+            if len(drop) > MAX_BUMPED:
+                continue
+            kept = [i for i in seq if i not in drop]
+            for p in range(len(kept) + 1):
+                trial = [*kept[:p], e, *kept[p:]]
+                schedule = simulate(techs[v], v, trial, stops, matrix)
+                if schedule is None:
+                    continue
+                start_e = next(leg.start_s for leg in schedule.legs if leg.stop == e)
+                key = (len(drop), -sum(stops[i].priority for i in drop), start_e, v)
+                if best is None or key < best[:4]:
+                    best = (*key, techs[v].id, [stops[i].id for i in trial])
+                break  # earliest feasible position for this removal set
+    if best is None:
+        return None
+    return best[4], best[5]

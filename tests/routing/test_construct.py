@@ -82,3 +82,10 @@ def test_construction_is_deterministic_and_fills_a_utility_day():
     ok, problems = verify_plan(p, Plan(tuple(timed), (), 0, 0, "construction"))
     assert ok, problems
     assert sum(len(r) for r in first.values()) >= 200
+
+
+def test_capacity_is_respected():
+    """Demand beyond a technician's capacity is not loaded onto them."""
+    p = problem([tech("a", capacity=10)], [stop(f"s{i}", i, 0, demand=4) for i in range(5)])
+    routes, _ = built(p)
+    assert len(routes["a"]) == 2
