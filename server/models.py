@@ -25,7 +25,14 @@ from server.handhelds.models import (
 )
 from server.jobs.models import Job
 from server.meters.models import Meter, MeterRead
-from server.orders.models import WorkOrder
+from server.orders.models import (
+    GenerationDecision,
+    GenerationRun,
+    MeterTestRequest,
+    NoShutoffDay,
+    ShutoffBatch,
+    WorkOrder,
+)
 from server.sync.models import FieldResult, OrderPublication, SyncCheckpoint
 from server.technicians.models import Technician
 
@@ -38,19 +45,24 @@ __all__ = [
     "Customer",
     "DispatchPlan",
     "FieldResult",
+    "GenerationDecision",
+    "GenerationRun",
     "HandheldDevice",
     "HandheldSkip",
     "HandheldUploadBatch",
     "Job",
     "Meter",
     "MeterRead",
+    "MeterTestRequest",
     "MoveRequest",
+    "NoShutoffDay",
     "OrderPublication",
     "Payment",
     "PaymentArrangement",
     "ReadingRoute",
     "ReadingRouteStop",
     "RouteAssignment",
+    "ShutoffBatch",
     "ServicePoint",
     "ShutoffHold",
     "ShutoffNotice",

@@ -1,0 +1,551 @@
+"""Gather the facts the rules need with a few set-based queries (no query per account).
+
+Each function runs one or two SELECTs over the whole district (or the accounts/meters asked for) and
+returns the plain dataclasses of `server.orders.rules`. The read facts use window functions (LAG,
+ROW_NUMBER) that SQLite 3.25+ and PostgreSQL both run; interval use and rollover are computed in SQL
+exactly as `rules.reads.interval_use` does in Python (a test holds the two together).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Collection, Iterable
+from typing import Any
+
+from sqlalchemy import Float, and_, case, cast, func, literal, or_, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
+
+from contracts.codes import OPEN_STATUSES, OrderStatus, OrderType
+from server.accounts.models import (
+    Account,
+    Balance,
+    Customer,
+    MoveRequest,
+    Payment,
+    PaymentArrangement,
+    ShutoffHold,
+    ShutoffNotice,
+)
+from server.meters.models import Meter, MeterRead
+from server.orders.models import MeterTestRequest, NoShutoffDay, WorkOrder
+from server.orders.policy import Policy
+from server.orders.rules.billing import AccountFacts, Hold, OpenOrder
+from server.orders.rules.field import CompletedTestFacts, MoveFacts, TestDueFacts, TestRequestFacts
+from server.orders.rules.reads import Interval, MeterFacts
+
+CHUNK = 5000  # ids per IN (...) list
+OPEN = [s.value for s in OPEN_STATUSES]
+
+
+def _chunks(ids: Collection[int]) -> Iterable[list[int]]:
+    items = sorted(ids)
+    for i in range(0, len(items), CHUNK):
+        yield items[i : i + CHUNK]
+
+
+def current_accounts() -> Any:
+    """Subquery: the live (not closed) account of each service point, the newest if several."""
+    return (
+        select(Account.service_point_id.label("sp_id"), func.max(Account.id).label("account_id"))
+        .where(Account.status != "closed")
+        .group_by(Account.service_point_id)
+        .subquery("cur_acct")
+    )
+
+
+def _register_top(dials: Any, decimals: Any) -> ColumnElement[Any]:
+    """10 ** (dials - decimals) as a CASE (SQLite may lack POWER())."""
+    digits = dials - decimals
+    return case(*((digits == n, literal(float(10**n))) for n in range(13)), else_=literal(1e12))
+
+
+def meter_facts(
+    db_session: Session,
+    policy: Policy,
+    run_date: dt.date,
+    *,
+    meter_ids: Collection[int] | None = None,
+    recent_days: int | None = None,
+) -> list[MeterFacts]:
+    """Facts for every in-service meter register with a read in the last `recent_days` (default: the
+    leak look-back), optionally only `meter_ids`."""
+    reads_p = policy.reads
+    k = max(policy.leak.cycles, reads_p.zero_use_meter_test_cycles, reads_p.estimates_in_a_row, 1)
+    since = dt.datetime.combine(
+        run_date - dt.timedelta(days=366 * reads_p.history_years + 31), dt.time(), tzinfo=dt.UTC
+    )
+    recent_from = dt.datetime.combine(
+        run_date - dt.timedelta(days=recent_days or reads_p.reread_lookback_days * 4),
+        dt.time(),
+        tzinfo=dt.UTC,
+    )
+    order_asc = (MeterRead.read_at, MeterRead.id)
+    part = (MeterRead.meter_id, MeterRead.register)
+    base = select(
+        MeterRead.id.label("id"),
+        MeterRead.meter_id.label("meter_id"),
+        MeterRead.register.label("register"),
+        MeterRead.read_at.label("read_at"),
+        cast(MeterRead.reading, Float).label("reading"),
+        MeterRead.read_code.label("read_code"),
+        MeterRead.estimated.label("estimated"),
+        MeterRead.validation.label("validation"),
+        func.lag(cast(MeterRead.reading, Float)).over(partition_by=part, order_by=order_asc).label("prev"),
+        func.row_number()
+        .over(partition_by=part, order_by=(MeterRead.read_at.desc(), MeterRead.id.desc()))
+        .label("rn"),
+    ).where(MeterRead.duplicate_of_id.is_(None), MeterRead.read_at >= since)
+    if meter_ids is not None:
+        base = base.where(MeterRead.meter_id.in_(list(meter_ids)))
+    r = base.cte("r")
+    top = _register_top(Meter.dials, Meter.decimals)
+    rolled_use = top - r.c.prev + r.c.reading
+    use = case(
+        (r.c.prev.is_(None), None),
+        (r.c.reading >= r.c.prev, r.c.reading - r.c.prev),
+        (and_(rolled_use >= 0, rolled_use < reads_p.rollover_max_fraction * top), rolled_use),
+        else_=r.c.reading - r.c.prev,
+    )
+    rolled = and_(
+        r.c.prev.is_not(None),
+        r.c.reading < r.c.prev,
+        rolled_use >= 0,
+        rolled_use < reads_p.rollover_max_fraction * top,
+    )
+    u = (
+        select(
+            r.c.id,
+            r.c.meter_id,
+            r.c.register,
+            r.c.read_at,
+            r.c.reading,
+            r.c.read_code,
+            r.c.estimated,
+            r.c.rn,
+            r.c.validation,
+            use.label("use"),
+            case((rolled, 1), else_=0).label("rolled"),
+            func.extract("month", r.c.read_at).label("mon"),
+            func.extract("year", r.c.read_at).label("yr"),
+        )
+        .join(Meter, Meter.id == r.c.meter_id)
+        .cte("u")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    latest = select(u).where(u.c.rn <= k).cte("latest")
+    h = u.alias("h")
+    norms = (
+        select(latest.c.id.label("read_id"), func.avg(h.c.use).label("norm"), func.count(h.c.use).label("n"))
+        .join(
+            h,
+            and_(
+                h.c.meter_id == latest.c.meter_id,
+                h.c.register == latest.c.register,
+                h.c.mon == latest.c.mon,
+                h.c.yr < latest.c.yr,
+                h.c.use >= 0,
+            ),
+        )
+        .group_by(latest.c.id)
+        .cte("norms")
+    )
+    stats = (
+        select(
+            u.c.meter_id,
+            u.c.register,
+            func.sum(case((u.c.use >= 0, 1), else_=0)).label("history"),
+            func.avg(case((and_(u.c.rn >= 2, u.c.rn <= 13, u.c.use >= 0), u.c.use), else_=None)).label(
+                "recent"
+            ),
+            func.max(u.c.read_at).label("last_at"),
+        )
+        .group_by(u.c.meter_id, u.c.register)
+        .cte("stats")
+    )
+    cur = current_accounts()
+    query = (
+        select(
+            latest.c.meter_id,
+            latest.c.register,
+            latest.c.rn,
+            latest.c.id,
+            latest.c.read_at,
+            latest.c.reading,
+            latest.c.use,
+            latest.c.rolled,
+            latest.c.read_code,
+            latest.c.estimated,
+            norms.c.norm,
+            norms.c.n,
+            stats.c.history,
+            stats.c.recent,
+            Meter.service_point_id,
+            Meter.dials,
+            Meter.decimals,
+            Meter.multiplier,
+            Meter.unit,
+            Account.id,
+            Account.status,
+            Account.occupied,
+            latest.c.validation,
+        )
+        .join(stats, and_(stats.c.meter_id == latest.c.meter_id, stats.c.register == latest.c.register))
+        .join(Meter, Meter.id == latest.c.meter_id)
+        .outerjoin(norms, norms.c.read_id == latest.c.id)
+        .outerjoin(cur, cur.c.sp_id == Meter.service_point_id)
+        .outerjoin(Account, Account.id == cur.c.account_id)
+        .where(
+            Meter.status == "in_service",
+            Meter.service_point_id.is_not(None),
+            stats.c.last_at >= recent_from,
+        )
+        .order_by(latest.c.meter_id, latest.c.register, latest.c.rn)
+    )
+    out: list[MeterFacts] = []
+    group: list[Any] = []
+
+    def flush() -> None:
+        first = group[0]
+        out.append(
+            MeterFacts(
+                meter_id=first[0],
+                register=first[1],
+                service_point_id=first[14],
+                dials=first[15],
+                decimals=first[16],
+                multiplier=first[17],
+                unit=first[18],
+                account_id=first[19],
+                account_status=first[20],
+                occupied=bool(first[21]) if first[21] is not None else False,
+                intervals=tuple(
+                    Interval(
+                        read_id=row[3],
+                        read_at=row[4],
+                        reading=row[5],
+                        use=None if row[6] is None else float(row[6]),
+                        rolled=bool(row[7]),
+                        norm=None if row[10] is None else float(row[10]),
+                        norm_count=row[11] or 0,
+                        read_code=row[8] or "",
+                        estimated=bool(row[9]),
+                        validated=bool(row[22]),
+                    )
+                    for row in group
+                ),
+                # The latest interval is not history for its own limits.
+                history_count=max(0, int(first[12] or 0) - (first[6] is not None and first[6] >= 0)),
+                recent_mean=None if first[13] is None else float(first[13]),
+            )
+        )
+
+    for row in db_session.execute(query):
+        if group and (row[0], row[1]) != (group[0][0], group[0][1]):
+            flush()
+            group = []
+        group.append(row)
+    if group:
+        flush()
+    return out
+
+
+def account_facts(
+    db_session: Session, policy: Policy, run_date: dt.date, *, account_ids: Collection[int] | None = None
+) -> list[AccountFacts]:
+    """Money, notices, holds and open non-payment orders of every account a billing rule may act on:
+    past due over the threshold, shut off, or with an open shut-off, notice or restore order."""
+    threshold = policy.shutoff.min_past_due_cents
+    nonpay_types = [OrderType.SHUT_OFF_NONPAY.value, OrderType.NOTICE_DELIVERY.value, OrderType.RESTORE.value]
+    if account_ids is None:
+        with_orders = select(WorkOrder.account_id).where(
+            WorkOrder.order_type.in_(nonpay_types),
+            WorkOrder.status.in_(OPEN),
+            WorkOrder.account_id.is_not(None),
+        )
+        ids_query = (
+            select(Account.id)
+            .outerjoin(Balance, Balance.account_id == Account.id)
+            .where(
+                or_(
+                    Balance.past_due_cents >= max(threshold, 1),
+                    Account.status == "shut_off",
+                    Account.id.in_(with_orders),
+                )
+            )
+        )
+        account_ids = set(db_session.scalars(ids_query))
+    if not account_ids:
+        return []
+    cur_meter = (
+        select(Meter.service_point_id.label("sp_id"), func.min(Meter.id).label("meter_id"))
+        .where(Meter.status == "in_service")
+        .group_by(Meter.service_point_id)
+        .subquery()
+    )
+    pay_from = dt.datetime.combine(run_date - dt.timedelta(days=400), dt.time(), tzinfo=dt.UTC)
+    rows: dict[int, dict[str, Any]] = {}
+    for chunk in _chunks(account_ids):
+        for a, bal, cust_low, meter_id in db_session.execute(
+            select(Account, Balance, Customer.low_income, cur_meter.c.meter_id)
+            .join(Customer, Customer.id == Account.customer_id)
+            .outerjoin(Balance, Balance.account_id == Account.id)
+            .outerjoin(cur_meter, cur_meter.c.sp_id == Account.service_point_id)
+            .where(Account.id.in_(chunk))
+        ):
+            rows[a.id] = {
+                "account": a,
+                "balance": bal,
+                "low_income": bool(cust_low),
+                "meter_id": meter_id,
+                "paid_since": 0,
+                "last_payment": (None, None),
+                "arrangement": (None, None),
+                "holds": [],
+                "written": None,
+                "final": None,
+                "orders": [],
+            }
+        # Payments after the balance snapshot, and the latest payment.
+        pay = db_session.execute(
+            select(Payment.account_id, Payment.id, Payment.amount_cents, Payment.paid_at, Balance.as_of)
+            .outerjoin(Balance, Balance.account_id == Payment.account_id)
+            .where(Payment.account_id.in_(chunk), Payment.paid_at >= pay_from)
+        )
+        for account_id, pid, amount, paid_at, as_of in pay:
+            row = rows[account_id]
+            if as_of is not None and paid_at > as_of:
+                row["paid_since"] += amount
+            if row["last_payment"][0] is None or paid_at > row["last_payment"][0]:
+                row["last_payment"] = (paid_at, pid)
+        for account_id, arr_id, made in db_session.execute(
+            select(PaymentArrangement.account_id, PaymentArrangement.id, PaymentArrangement.made_date).where(
+                PaymentArrangement.account_id.in_(chunk),
+                PaymentArrangement.status == "active",
+                PaymentArrangement.made_date <= run_date,
+                or_(PaymentArrangement.end_date.is_(None), PaymentArrangement.end_date >= run_date),
+            )
+        ):
+            rows[account_id]["arrangement"] = (arr_id, made)
+        for account_id, kind, start, end in db_session.execute(
+            select(
+                ShutoffHold.account_id, ShutoffHold.kind, ShutoffHold.start_date, ShutoffHold.end_date
+            ).where(
+                ShutoffHold.account_id.in_(chunk),
+                or_(ShutoffHold.end_date.is_(None), ShutoffHold.end_date >= run_date),
+            )
+        ):
+            rows[account_id]["holds"].append(Hold(kind, start, end))
+        for account_id, kind, served in db_session.execute(
+            select(ShutoffNotice.account_id, ShutoffNotice.kind, func.max(ShutoffNotice.served_at))
+            .where(ShutoffNotice.account_id.in_(chunk))
+            .group_by(ShutoffNotice.account_id, ShutoffNotice.kind)
+        ):
+            key = "written" if kind == "written" else "final"
+            rows[account_id][key] = served
+        # A notice-delivery order the CSFR completed is a final notice posted.
+        for account_id, done_at in db_session.execute(
+            select(WorkOrder.account_id, func.max(WorkOrder.completed_at))
+            .where(
+                WorkOrder.account_id.in_(chunk),
+                WorkOrder.order_type == OrderType.NOTICE_DELIVERY.value,
+                WorkOrder.status == OrderStatus.COMPLETED.value,
+            )
+            .group_by(WorkOrder.account_id)
+        ):
+            if done_at is not None and (
+                rows[account_id]["final"] is None or done_at > rows[account_id]["final"]
+            ):
+                rows[account_id]["final"] = done_at
+        for account_id, oid, otype, status, created, review in db_session.execute(
+            select(
+                WorkOrder.account_id,
+                WorkOrder.id,
+                WorkOrder.order_type,
+                WorkOrder.status,
+                WorkOrder.created_at,
+                WorkOrder.review_hold,
+            ).where(WorkOrder.account_id.in_(chunk), WorkOrder.status.in_(OPEN))
+        ):
+            rows[account_id]["orders"].append(OpenOrder(oid, otype, status, created, review))
+    out = []
+    for account_id in sorted(rows):
+        row = rows[account_id]
+        a: Account = row["account"]
+        bal: Balance | None = row["balance"]
+        out.append(
+            AccountFacts(
+                account_id=a.id,
+                account_number=a.account_number,
+                service_point_id=a.service_point_id,
+                meter_id=row["meter_id"],
+                status=a.status,
+                service_class=a.service_class,
+                occupied=a.occupied,
+                low_income=row["low_income"],
+                past_due_cents=bal.past_due_cents if bal else 0,
+                oldest_past_due_date=bal.oldest_past_due_date if bal else None,
+                balance_as_of=bal.as_of if bal else None,
+                paid_since_cents=row["paid_since"],
+                last_payment_at=row["last_payment"][0],
+                last_payment_id=row["last_payment"][1],
+                arrangement_id=row["arrangement"][0],
+                arrangement_made=row["arrangement"][1],
+                holds=tuple(row["holds"]),
+                written_notice_at=row["written"],
+                final_notice_at=row["final"],
+                open_orders=tuple(row["orders"]),
+            )
+        )
+    return out
+
+
+def marked_days(db_session: Session, around: dt.date) -> list[tuple[dt.date, str]]:
+    """Supervisor-marked no-shut-off days near `around`."""
+    return [
+        (d, r)
+        for d, r in db_session.execute(
+            select(NoShutoffDay.day, NoShutoffDay.reason).where(
+                NoShutoffDay.day.between(around - dt.timedelta(days=31), around + dt.timedelta(days=31))
+            )
+        )
+    ]
+
+
+def move_facts(db_session: Session, policy: Policy, run_date: dt.date) -> list[MoveFacts]:
+    """Pending move requests due within the lead time."""
+    meter = (
+        select(Meter.service_point_id.label("sp_id"), func.min(Meter.id).label("meter_id"))
+        .where(Meter.status == "in_service")
+        .group_by(Meter.service_point_id)
+        .subquery()
+    )
+    rows = db_session.execute(
+        select(MoveRequest, meter.c.meter_id)
+        .outerjoin(meter, meter.c.sp_id == MoveRequest.service_point_id)
+        .where(
+            MoveRequest.status == "pending",
+            MoveRequest.requested_date <= run_date + dt.timedelta(days=policy.moves.lead_days),
+        )
+        .order_by(MoveRequest.requested_date, MoveRequest.id)
+    )
+    return [
+        MoveFacts(
+            request_id=m.id,
+            cis_request_id=m.cis_request_id,
+            kind=m.kind,
+            requested_date=m.requested_date,
+            service_point_id=m.service_point_id,
+            account_id=m.account_id,
+            customer_name=m.customer_name,
+            meter_id=meter_id,
+        )
+        for m, meter_id in rows
+    ]
+
+
+def test_due_facts(db_session: Session, policy: Policy, run_date: dt.date) -> list[TestDueFacts]:
+    """In-service meters whose periodic test may be due (the rule applies each size's interval),
+    leaving out meters that already have an open meter test."""
+    shortest = min([policy.meter_test.default_interval_years, *policy.meter_test.interval_years.values()])
+    latest_since = (
+        run_date.replace(year=run_date.year - shortest)
+        if not (run_date.month == 2 and run_date.day == 29)
+        else run_date.replace(year=run_date.year - shortest, day=28)
+    )
+    cur = current_accounts()
+    open_tests = select(WorkOrder.meter_id).where(
+        WorkOrder.order_type == OrderType.METER_TEST.value,
+        WorkOrder.status.in_(OPEN),
+        WorkOrder.meter_id.is_not(None),
+    )
+    since = func.coalesce(Meter.last_test_date, Meter.install_date)
+    rows = db_session.execute(
+        select(
+            Meter.id,
+            Meter.serial,
+            Meter.size,
+            Meter.service_point_id,
+            cur.c.account_id,
+            Meter.last_test_date,
+            Meter.install_date,
+        )
+        .outerjoin(cur, cur.c.sp_id == Meter.service_point_id)
+        .where(
+            Meter.status == "in_service",
+            Meter.service_point_id.is_not(None),
+            since <= latest_since,
+            Meter.id.not_in(open_tests),
+        )
+    )
+    return [TestDueFacts(*row) for row in rows]
+
+
+def open_periodic_tests(db_session: Session) -> int:
+    """How many periodic meter tests are open now (the rule keeps under the policy's ceiling)."""
+    return (
+        db_session.scalar(
+            select(func.count())
+            .select_from(WorkOrder)
+            .where(WorkOrder.status.in_(OPEN), WorkOrder.idempotency_key.like("meter_test:periodic:%"))
+        )
+        or 0
+    )
+
+
+def test_request_facts(db_session: Session) -> list[TestRequestFacts]:
+    rows = db_session.execute(
+        select(MeterTestRequest, Meter.service_point_id)
+        .join(Meter, Meter.id == MeterTestRequest.meter_id)
+        .where(MeterTestRequest.status == "pending", Meter.service_point_id.is_not(None))
+        .order_by(MeterTestRequest.id)
+    )
+    return [
+        TestRequestFacts(
+            request_id=r.id,
+            meter_id=r.meter_id,
+            service_point_id=sp,
+            account_id=r.account_id,
+            requested_at=r.requested_at,
+            requested_by=r.requested_by,
+            note=r.note,
+        )
+        for r, sp in rows
+    ]
+
+
+def completed_test_facts(db_session: Session, run_date: dt.date) -> list[CompletedTestFacts]:
+    """Meter tests completed in the last year with no change-out raised from them yet."""
+    exchanged = select(WorkOrder.idempotency_key).where(
+        WorkOrder.order_type == OrderType.METER_EXCHANGE.value
+    )
+    done = {k for k in db_session.scalars(exchanged)}
+    since = dt.datetime.combine(run_date - dt.timedelta(days=366), dt.time(), tzinfo=dt.UTC)
+    rows = db_session.execute(
+        select(
+            WorkOrder.id,
+            WorkOrder.meter_id,
+            WorkOrder.service_point_id,
+            WorkOrder.account_id,
+            WorkOrder.completed_at,
+            WorkOrder.outcome,
+        ).where(
+            WorkOrder.order_type == OrderType.METER_TEST.value,
+            WorkOrder.status == OrderStatus.COMPLETED.value,
+            WorkOrder.completed_at >= since,
+        )
+    )
+    return [
+        CompletedTestFacts(oid, meter, sp, acct, at, outcome or {})
+        for oid, meter, sp, acct, at, outcome in rows
+        if f"meter_exchange:test:{oid}" not in done
+    ]
+
+
+def by_account(facts: Iterable[MeterFacts]) -> dict[int, list[MeterFacts]]:
+    out: dict[int, list[MeterFacts]] = defaultdict(list)
+    for f in facts:
+        if f.account_id is not None:
+            out[f.account_id].append(f)
+    return out

@@ -1,0 +1,270 @@
+"""Non-payment rules: shut-off (with every reason an account is held back), pull, and restore.
+
+A wrong shut-off is the worst thing a utility can do to a customer, so `shutoff_rule` checks every
+condition and, when any fails, says which; a run records those reasons for review.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from contracts.codes import OrderType
+from server.orders.calendar import Calendar
+from server.orders.policy import Policy
+from server.orders.rules.base import Decision, OrderSpec, Outcome, Rule, create, hold
+
+
+@dataclass(frozen=True)
+class Hold:
+    kind: str
+    start: dt.date
+    end: dt.date | None
+
+    def active_on(self, day: dt.date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+
+@dataclass(frozen=True)
+class OpenOrder:
+    order_id: int
+    order_type: str
+    status: str
+    created_at: dt.datetime
+    review_hold: str = ""
+
+
+@dataclass(frozen=True)
+class AccountFacts:
+    """An account's money, notices and holds as of the run (times are UTC-aware)."""
+
+    account_id: int
+    account_number: str
+    service_point_id: int
+    meter_id: int | None
+    status: str
+    service_class: str
+    occupied: bool
+    low_income: bool
+    past_due_cents: int
+    oldest_past_due_date: dt.date | None
+    balance_as_of: dt.datetime | None
+    paid_since_cents: int  # payments posted after balance_as_of (the CIS balance may lag)
+    last_payment_at: dt.datetime | None
+    last_payment_id: int | None
+    arrangement_id: int | None  # an active arrangement (made on or before the run date)
+    arrangement_made: dt.date | None
+    holds: tuple[Hold, ...] = ()
+    written_notice_at: dt.datetime | None = None  # latest written notice
+    final_notice_at: dt.datetime | None = None  # latest final notice (CIS or a completed delivery order)
+    open_orders: tuple[OpenOrder, ...] = field(default_factory=tuple)
+
+    @property
+    def owed_cents(self) -> int:
+        """Past due less what has been paid since the balance was reported."""
+        return max(0, self.past_due_cents - self.paid_since_cents)
+
+    def open_of(self, order_type: OrderType) -> list[OpenOrder]:
+        return [o for o in self.open_orders if o.order_type == order_type.value]
+
+
+def _money(cents: int) -> str:
+    return f"${cents / 100:,.2f}"
+
+
+def shutoff_rule(
+    acct: AccountFacts, policy: Policy, cal: Calendar, run_date: dt.date, zone: ZoneInfo
+) -> Decision | None:
+    """A shut-off (for review), a final-notice delivery, a hold with its reason, or None (not delinquent)."""
+    p = policy.shutoff
+    if acct.status != "active" or acct.owed_cents < p.min_past_due_cents or acct.past_due_cents <= 0:
+        return None
+    if not p.enabled:
+        return hold(
+            Rule.SHUTOFF, "shut-offs are disabled by policy (shutoff.enabled)", account_id=acct.account_id
+        )
+    if acct.service_class not in p.service_classes:
+        return hold(
+            Rule.SHUTOFF,
+            f"service class {acct.service_class} is not subject to shut-off (shutoff.service_classes)",
+            account_id=acct.account_id,
+        )
+    if acct.open_of(OrderType.SHUT_OFF_NONPAY):
+        return None  # already on a list; the pull rule watches it
+    reasons: list[str] = []
+    days = (run_date - acct.oldest_past_due_date).days if acct.oldest_past_due_date else 0
+    if days < p.min_days_delinquent:
+        reasons.append(f"{days} days delinquent, under the {p.min_days_delinquent} required")
+    if acct.arrangement_id is not None:
+        reasons.append(f"active payment arrangement (made {acct.arrangement_made})")
+    for h in acct.holds:
+        if h.kind in p.hold_kinds and h.active_on(run_date):
+            until = f" until {h.end}" if h.end else ""
+            reasons.append(f"{h.kind.replace('_', ' ')} hold{until}")
+    # Notices: a written notice after the debt began, far enough back.
+    written = acct.written_notice_at
+    began = acct.oldest_past_due_date
+    need_final_delivery = False
+    if written is None or (began is not None and written.astimezone(zone).date() < began):
+        reasons.append("no written notice served for this debt")
+    else:
+        served = written.astimezone(zone).date()
+        passed = cal.business_days_between(served, run_date)
+        if passed < p.written_notice_business_days:
+            reasons.append(
+                f"written notice served {served}: {passed} of {p.written_notice_business_days} business days passed"
+            )
+        elif p.final_notice_required:
+            final = acct.final_notice_at
+            start_of_day = dt.datetime.combine(run_date, policy.calendar.business_hours_start, tzinfo=zone)
+            if final is None or final < written:
+                reasons.append("no final notice posted at the premise yet")
+                need_final_delivery = True
+            elif final + dt.timedelta(hours=p.final_notice_hours) > start_of_day:
+                reasons.append(
+                    f"final notice posted {final.astimezone(zone):%Y-%m-%d %H:%M}: "
+                    f"its {p.final_notice_hours} hours are not over before the day starts"
+                )
+    forbidden = cal.shutoff_forbidden(run_date, p)
+    if forbidden:
+        reasons.append(forbidden)
+    if reasons:
+        blocking = [r for r in reasons if r != "no final notice posted at the premise yet"]
+        if need_final_delivery and p.deliver_final_notice and not blocking_for_notice(blocking, acct):
+            if acct.open_of(OrderType.NOTICE_DELIVERY):
+                return hold(Rule.SHUTOFF, "final notice delivery is under way", account_id=acct.account_id)
+            return create(
+                Rule.SHUTOFF,
+                f"{_money(acct.owed_cents)} past due for {days} days; written notice served "
+                f"{written.astimezone(zone).date() if written else '?'}; the final notice must be posted "
+                f"{p.final_notice_hours} hours before a shut-off",
+                OrderSpec(
+                    OrderType.NOTICE_DELIVERY,
+                    key=f"notice:final:{acct.account_id}:{written.isoformat() if written else ''}",
+                    service_point_id=acct.service_point_id,
+                    account_id=acct.account_id,
+                    meter_id=acct.meter_id,
+                    scheduled_date=run_date,
+                ),
+            )
+        return hold(Rule.SHUTOFF, "held back: " + "; ".join(reasons), account_id=acct.account_id)
+    assert written is not None
+    reason = f"{_money(acct.owed_cents)} past due for {days} days; written notice {written.astimezone(zone).date()}"
+    if acct.final_notice_at is not None:
+        reason += f"; final notice {acct.final_notice_at.astimezone(zone):%Y-%m-%d %H:%M}"
+    return create(
+        Rule.SHUTOFF,
+        reason,
+        OrderSpec(
+            OrderType.SHUT_OFF_NONPAY,
+            key=f"shutoff:{acct.account_id}:{run_date.isoformat()}",
+            service_point_id=acct.service_point_id,
+            account_id=acct.account_id,
+            meter_id=acct.meter_id,
+            scheduled_date=run_date,
+            needs_review=p.batch_review,
+        ),
+    )
+
+
+def blocking_for_notice(reasons: list[str], acct: AccountFacts) -> bool:
+    """Whether anything other than the calendar stops the final notice being posted.
+
+    A notice may be posted on a day shut-offs are forbidden (it only starts the clock), but not to an
+    account under arrangement or hold, or one that is not delinquent long enough.
+    """
+    calendar_words = ("holiday", "no shut-offs on a", "no-shut-off day")
+    return any(not any(w in r for w in calendar_words) for r in reasons)
+
+
+def pull_rule(acct: AccountFacts, policy: Policy, run_date: dt.date) -> list[Decision]:
+    """Cancel open shut-offs (and final-notice deliveries) the account no longer qualifies for."""
+    decisions = []
+    pending = acct.open_of(OrderType.SHUT_OFF_NONPAY) + acct.open_of(OrderType.NOTICE_DELIVERY)
+    if not pending:
+        return decisions
+    why = None
+    if acct.owed_cents < policy.shutoff.min_past_due_cents:
+        paid = (
+            f"; {_money(acct.paid_since_cents)} paid since {acct.balance_as_of:%Y-%m-%d}"
+            if acct.paid_since_cents and acct.balance_as_of
+            else ""
+        )
+        why = f"owes {_money(acct.owed_cents)}, under the {_money(policy.shutoff.min_past_due_cents)} threshold{paid}"
+    elif acct.arrangement_id is not None:
+        why = f"payment arrangement made {acct.arrangement_made}"
+    else:
+        for h in acct.holds:
+            if h.kind in policy.shutoff.hold_kinds and h.active_on(run_date):
+                why = f"{h.kind.replace('_', ' ')} hold from {h.start}"
+                break
+    if why is None:
+        return decisions
+    for order in pending:
+        decisions.append(
+            Decision(
+                Rule.PULL,
+                Outcome.CANCEL,
+                f"pulled: {why}",
+                account_id=acct.account_id,
+                cancel_order_id=order.order_id,
+            )
+        )
+    return decisions
+
+
+def restore_rule(
+    acct: AccountFacts, policy: Policy, cal: Calendar, run_date: dt.date, zone: ZoneInfo
+) -> Decision | None:
+    """Restore a shut-off account once it is paid (or under arrangement): same day, after hours per policy."""
+    if acct.status != "shut_off":
+        return None
+    p = policy.restore
+    if acct.owed_cents > p.max_remaining_past_due_cents and acct.arrangement_id is None:
+        return None
+    if acct.open_of(OrderType.RESTORE):
+        return None
+    paid_at = acct.last_payment_at.astimezone(zone) if acct.last_payment_at else None
+    after_hours = paid_at is not None and (
+        not cal.is_business_day(paid_at.date())
+        or paid_at.time() >= policy.calendar.business_hours_end
+        or paid_at.time() < policy.calendar.business_hours_start
+    )
+    day = run_date
+    if paid_at is not None and paid_at.date() > run_date:
+        day = paid_at.date()
+    if after_hours and p.after_hours == "next_business_day":
+        day = cal.next_business_day(paid_at.date() if paid_at else run_date)
+        if day < run_date:
+            day = run_date
+    fee = p.after_hours_fee_cents if after_hours and p.after_hours == "same_day" else p.fee_cents
+    if acct.low_income:
+        cap = (
+            p.low_income_after_hours_fee_cap_cents
+            if after_hours and p.after_hours == "same_day"
+            else p.low_income_fee_cap_cents
+        )
+        fee = min(fee, cap)
+    why = (
+        f"payment arrangement {acct.arrangement_id}"
+        if acct.owed_cents > p.max_remaining_past_due_cents
+        else f"past due cleared (owes {_money(acct.owed_cents)})"
+    )
+    when = "after hours" if after_hours else "in business hours"
+    marker = f"pay{acct.last_payment_id}" if acct.last_payment_id else f"arr{acct.arrangement_id}"
+    return create(
+        Rule.RESTORE,
+        f"{why}; paid {when}"
+        + (f" {paid_at:%Y-%m-%d %H:%M}" if paid_at else "")
+        + f"; restore on {day}; reconnection fee {_money(fee)}"
+        + (" (low-income cap)" if acct.low_income else ""),
+        OrderSpec(
+            OrderType.RESTORE,
+            key=f"restore:{acct.account_id}:{marker}",
+            service_point_id=acct.service_point_id,
+            account_id=acct.account_id,
+            meter_id=acct.meter_id,
+            scheduled_date=day,
+        ),
+    )

@@ -1,0 +1,193 @@
+"""Field-work rules: move-in/out turn-ons and turn-offs, meter tests and change-outs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from contracts.codes import OrderType
+from server.orders.policy import Policy
+from server.orders.rules.base import Decision, OrderSpec, Rule, create, hold
+
+
+@dataclass(frozen=True)
+class MoveFacts:
+    request_id: int
+    cis_request_id: str
+    kind: str  # move_in | move_out
+    requested_date: dt.date
+    service_point_id: int
+    account_id: int | None
+    customer_name: str
+    meter_id: int | None
+
+
+def move_rule(move: MoveFacts, policy: Policy, run_date: dt.date) -> Decision | None:
+    """A turn-on (move-in, initial read) or turn-off (move-out, final read) for the requested date."""
+    if move.requested_date > run_date + dt.timedelta(days=policy.moves.lead_days):
+        return None
+    if move.requested_date < run_date - dt.timedelta(days=30):
+        return hold(
+            Rule.MOVES,
+            f"move request {move.cis_request_id} for {move.requested_date} is over 30 days old; "
+            "ask the office whether it still stands",
+            account_id=move.account_id,
+        )
+    if move.kind == "move_in":
+        order_type, what = OrderType.TURN_ON, "move-in: turn the water on and take the initial read"
+    else:
+        order_type, what = OrderType.TURN_OFF, "move-out: take the final read and turn the water off"
+    day = max(move.requested_date, run_date)
+    who = f" for {move.customer_name}" if move.customer_name else ""
+    return create(
+        Rule.MOVES,
+        f"{what}{who}, requested for {move.requested_date} (request {move.cis_request_id})",
+        OrderSpec(
+            order_type,
+            key=f"move:{move.request_id}",
+            service_point_id=move.service_point_id,
+            account_id=move.account_id,
+            meter_id=move.meter_id,
+            scheduled_date=day,
+        ),
+        source_id=move.request_id,
+    )
+
+
+@dataclass(frozen=True)
+class TestDueFacts:
+    meter_id: int
+    serial: str
+    size: str
+    service_point_id: int
+    account_id: int | None
+    last_tested: dt.date | None
+    installed: dt.date | None
+
+
+def periodic_test_rule(
+    meters: Iterable[TestDueFacts], policy: Policy, run_date: dt.date, *, open_periodic: int = 0
+) -> list[Decision]:
+    """Meter tests for meters past their size's test interval, oldest due first, while fewer than
+    `meter_test.max_open_periodic` periodic tests are open (`open_periodic` are already)."""
+    due: list[tuple[dt.date, TestDueFacts, str]] = []
+    for m in meters:
+        since = m.last_tested or m.installed
+        if since is None:
+            continue
+        years = policy.meter_test.interval_for(m.size)
+        try:
+            due_on = since.replace(year=since.year + years)
+        except ValueError:  # 29 February
+            due_on = since.replace(year=since.year + years, day=28)
+        if due_on <= run_date:
+            what = "last tested" if m.last_tested else "installed"
+            due.append(
+                (
+                    due_on,
+                    m,
+                    f'{m.size}" meter {m.serial} {what} {since}; its {years}-year test was due {due_on}',
+                )
+            )
+    due.sort(key=lambda t: (t[0], t[1].meter_id))
+    cap = policy.meter_test.max_open_periodic
+    room = max(0, cap - open_periodic)
+    decisions = []
+    for i, (due_on, m, reason) in enumerate(due):
+        if i >= room:
+            decisions.append(
+                hold(
+                    Rule.METER_TEST,
+                    f"{reason}; waiting: {cap} periodic tests are open already (meter_test.max_open_periodic)",
+                    account_id=m.account_id,
+                    meter_id=m.meter_id,
+                )
+            )
+            continue
+        decisions.append(
+            create(
+                Rule.METER_TEST,
+                reason,
+                OrderSpec(
+                    OrderType.METER_TEST,
+                    key=f"meter_test:periodic:{m.meter_id}:{due_on.isoformat()}",
+                    service_point_id=m.service_point_id,
+                    account_id=m.account_id,
+                    meter_id=m.meter_id,
+                ),
+            )
+        )
+    return decisions
+
+
+@dataclass(frozen=True)
+class TestRequestFacts:
+    request_id: int
+    meter_id: int
+    service_point_id: int
+    account_id: int | None
+    requested_at: dt.datetime
+    requested_by: str
+    note: str
+
+
+def requested_test_rule(req: TestRequestFacts) -> Decision:
+    """A meter test the customer asked for."""
+    note = f": {req.note}" if req.note else ""
+    return create(
+        Rule.METER_TEST,
+        f"customer asked for a meter test on {req.requested_at:%Y-%m-%d} (taken by {req.requested_by}){note}",
+        OrderSpec(
+            OrderType.METER_TEST,
+            key=f"meter_test:request:{req.request_id}",
+            service_point_id=req.service_point_id,
+            account_id=req.account_id,
+            meter_id=req.meter_id,
+        ),
+        source_id=req.request_id,
+    )
+
+
+@dataclass(frozen=True)
+class CompletedTestFacts:
+    order_id: int
+    meter_id: int | None
+    service_point_id: int
+    account_id: int | None
+    completed_at: dt.datetime | None
+    outcome: dict[str, Any]
+
+
+def test_failed(outcome: dict[str, Any]) -> str | None:
+    """Why a completed meter test calls for a change-out (None when it passed and may stay)."""
+    fields = outcome.get("fields") or {}
+    if fields.get("passed") is False:
+        acc = fields.get("billing_accuracy_pct")
+        return "the meter failed its accuracy test" + (
+            f" (billing accuracy {acc}%)" if acc is not None else ""
+        )
+    if fields.get("recommendation") == "replace":
+        return "the tester recommended replacing the meter"
+    return None
+
+
+def change_out_rule(test: CompletedTestFacts, policy: Policy) -> Decision | None:
+    """A meter change-out after a failed test."""
+    if not policy.meter_test.change_out_on_fail or test.meter_id is None:
+        return None
+    why = test_failed(test.outcome)
+    if why is None:
+        return None
+    return create(
+        Rule.CHANGE_OUT,
+        f"{why} on order {test.order_id}",
+        OrderSpec(
+            OrderType.METER_EXCHANGE,
+            key=f"meter_exchange:test:{test.order_id}",
+            service_point_id=test.service_point_id,
+            account_id=test.account_id,
+            meter_id=test.meter_id,
+        ),
+    )
