@@ -160,6 +160,99 @@ def plan(
             console.print(f"[green]published[/]: {result['dispatched']} orders dispatched")
 
 
+@app.command("generate-orders")
+def generate_orders(
+    date: Annotated[
+        str, typer.Option(help="the local day to generate for, YYYY-MM-DD (default: today)")
+    ] = "",
+    rule: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="run only this rule (repeatable): pull restore shutoff moves reread leak theft meter_test change_out"
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="show what would be done; create and cancel nothing")
+    ] = False,
+    show: Annotated[int, typer.Option(help="how many decisions of each rule and outcome to list")] = 5,
+) -> None:
+    """Raise the day's orders from billing and meter data: a table of what was (or would be) created,
+    found already, held back and why, and cancelled."""
+    from collections import defaultdict
+
+    from server.orders import generation
+    from server.orders.policy import PolicyError, current_policy
+
+    settings = get_settings()
+    zone = ZoneInfo(settings.timezone)
+    try:
+        day = dt.date.fromisoformat(date) if date else dt.datetime.now(zone).date()
+    except ValueError:
+        err.print(f"[red]--date {escape(date)!r} is not a date (YYYY-MM-DD)[/]")
+        raise typer.Exit(2) from None
+    try:
+        policy = current_policy()
+        rules = generation.parse_rules(rule)
+    except (PolicyError, ValueError) as exc:
+        err.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(2) from None
+    _migrate()
+    with dbmod.session_factory()() as session, _progress() as progress:
+        task = progress.add_task(f"rules for {day}", total=len(rules))
+
+        def note(done: int, total: int, message: str = "") -> None:
+            progress.update(task, completed=done, total=total, description=f"{day}: {message}")
+
+        result = generation.run(
+            session,
+            policy=policy,
+            run_date=day,
+            zone=zone,
+            rules=rules,
+            dry_run=dry_run,
+            actor="cli",
+            progress=note,
+        )
+        session.commit()
+        progress.stop()
+    verb = "would be" if dry_run else "were"
+    table = Table(title=f"Run {result.run_id} for {day}" + (" (dry run: nothing written)" if dry_run else ""))
+    for col in ("rule", "created", "existing", "held back", "cancelled"):
+        table.add_column(col, justify="right" if col != "rule" else "left")
+    counts = result.counts
+    for r in rules:
+        c = counts.get(r.value, {})
+        table.add_row(r.value, *(str(c.get(k, 0)) for k in ("create", "existing", "hold", "cancel")))
+    console.print(table)
+    samples: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for a in result.applied:
+        key = (a.decision.rule.value, a.outcome.value)
+        if len(samples[key]) < show:
+            who = (
+                f"account {a.decision.account_id}"
+                if a.decision.account_id
+                else f"meter {a.decision.meter_id}"
+            )
+            order = f" -> order {a.order_id}" if a.order_id else ""
+            samples[key].append(f"{who}{order}: {a.decision.reason}")
+    labels = {
+        "create": f"{verb} created",
+        "existing": "already there",
+        "hold": "held back",
+        "cancel": f"{verb} cancelled",
+    }
+    for (r, outcome), lines in sorted(samples.items()):
+        console.print(f"[bold]{r}[/] {labels[outcome]}:")
+        for line in lines:
+            console.print(f"  {escape(line)}")
+    if result.batch_id:
+        console.print(
+            f"[yellow]shut-off batch {result.batch_id} awaits a supervisor's review[/] "
+            f"(POST /api/shutoff-batches/{result.batch_id}/approve)"
+        )
+    console.print(f"decisions: GET /api/order-generation/runs/{result.run_id}/decisions")
+
+
 @app.command("import")
 def import_cmd(
     paths: Annotated[list[Path], typer.Argument(help="CSV files, or a directory holding them", exists=True)],
@@ -200,6 +293,8 @@ def import_cmd(
     for name, rows in result.rows.items():
         summary.add_row(name, f"{rows:,}")
     console.print(summary)
+    if "reads.csv" in result.rows:
+        console.print(f"newest reads validated: {result.rereads:,} reread orders raised")
 
 
 @app.command("create-user")

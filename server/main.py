@@ -19,6 +19,7 @@ from server.dispatch.views import router as dispatch_router
 from server.handhelds.views import router as handhelds_router
 from server.jobs.views import router as jobs_router
 from server.meters.views import router as meters_router
+from server.orders.generation_views import router as generation_router
 from server.orders.views import router as orders_router
 from server.sync.views import router as sync_router
 from server.technicians.views import router as technicians_router
@@ -38,6 +39,10 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
     from server.config import get_settings
 
     run_jobs = get_settings().run_jobs_in_process if start_worker is None else start_worker
+    # A bad policy file stops the server here, naming the line and key, not at the first run.
+    from server.orders.policy import current_policy
+
+    current_policy()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -71,6 +76,7 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
         handhelds_router,
         dispatch_router,
         sync_router,
+        generation_router,
     ):
         app.include_router(router)
 

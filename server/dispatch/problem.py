@@ -77,6 +77,7 @@ def build(*, db_session: Session, plan_date: dt.date, zone: ZoneInfo, service_ar
         .where(
             WorkOrder.status.in_([s.value for s in PLANNABLE]),
             or_(WorkOrder.scheduled_date.is_(None), WorkOrder.scheduled_date <= plan_date),
+            WorkOrder.review_hold == "",  # a shut-off waits for its batch's approval
         )
         .order_by(WorkOrder.id)
     )

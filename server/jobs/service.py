@@ -36,7 +36,7 @@ class Report(Protocol):
 Handler = Callable[..., dict[str, Any]]
 HANDLERS: dict[str, Handler] = {}
 # Modules whose import registers handlers; loaded before a job is submitted or run.
-HANDLER_MODULES = ("server.dispatch.service",)
+HANDLER_MODULES = ("server.dispatch.service", "server.orders.review")
 
 
 def load_handlers() -> None:

@@ -437,7 +437,7 @@ def _insert_orders(
             ),
             chunk,
         )
-        ids.update({key: oid for oid, key in result.tuples()})
+        ids.update({key: oid for oid, key in result})
     db_session.execute(
         insert(AuditEvent),
         [

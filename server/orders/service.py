@@ -267,6 +267,10 @@ def transition(
     reason = transition_error(current, body.to)
     if reason is not None:
         raise conflict(reason, code="illegal_transition")
+    if order.review_hold and body.to in {OrderStatus.SCHEDULED, OrderStatus.ASSIGNED, OrderStatus.DISPATCHED}:
+        raise conflict(
+            f"order {order.id} cannot be {body.to.value} yet: {order.review_hold}", code="awaiting_review"
+        )
     if body.to in {OrderStatus.ASSIGNED, OrderStatus.DISPATCHED} and order.technician_id is None:
         raise conflict(
             f"order {order.id} has no technician; assign one before marking it {body.to.value}",

