@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV_RUN := uv run --frozen
 PYTEST := $(UV_RUN) pytest
 
-.PHONY: help setup demo serve test test-fast lint format typecheck bench bench-core bench-routing bench-sync bench-bridge bench-mobile clean
+.PHONY: help setup demo serve test test-fast lint format typecheck bench bench-core bench-orders bench-routing bench-sync bench-bridge bench-mobile clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -35,8 +35,11 @@ format: setup ## apply ruff formatting and fixes
 bench: setup ## every benchmark; writes docs/benchmarks.md
 	$(UV_RUN) python -m benchmarks all
 
-bench-core: setup ## import, API latency and order-generation benchmarks
+bench-core: setup ## CIS import and API latency benchmarks
 	$(UV_RUN) python -m benchmarks core
+
+bench-orders: setup ## every order-generation rule over 100,000 accounts, SQLite and PostgreSQL
+	$(UV_RUN) python -m benchmarks orders
 
 bench-routing: setup ## Solomon VRPTW vs PyVRP and VROOM, and the utility-day benchmark
 	$(UV_RUN) python -m benchmarks routing

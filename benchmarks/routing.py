@@ -329,7 +329,11 @@ def utility(seconds: float, workers: int) -> str:
         ]
         kept = [s for s in before if s in set(after)]
         moved += kept != [s for s in after if s in set(before)]
-        bumped += len([s for s in before if s not in set(after)]) if route.technician_id == result.technician_id else 0
+        bumped += (
+            len([s for s in before if s not in set(after)])
+            if route.technician_id == result.technician_id
+            else 0
+        )
     reasons: dict[str, int] = {}
     for u in plan.unassigned:
         reasons[u.reason.value] = reasons.get(u.reason.value, 0) + 1

@@ -400,6 +400,35 @@ def sync(
         time.sleep(interval_s)
 
 
+def _demo_orders(zone: ZoneInfo) -> None:
+    """Raise today's orders once, so the dispatcher has a day to plan."""
+    from server.orders import generation
+    from server.orders.models import GenerationRun
+    from server.orders.policy import current_policy
+
+    today = dt.datetime.now(zone).date()
+    with dbmod.session_factory()() as session:
+        done = session.scalar(
+            select(func.count())
+            .select_from(GenerationRun)
+            .where(
+                GenerationRun.run_date == today,
+                GenerationRun.actor == "demo",
+                GenerationRun.dry_run.is_(False),
+            )
+        )
+        if done:
+            return
+        result = generation.run(session, policy=current_policy(), run_date=today, zone=zone, actor="demo")
+        session.commit()
+    made = {rule: c.get("create", 0) for rule, c in result.counts.items() if c.get("create")}
+    console.print(
+        f"orders raised for {today}: "
+        + (", ".join(f"{n} {rule}" for rule, n in made.items()) or "none")
+        + (f"; shut-off batch {result.batch_id} awaits the supervisor's approval" if result.batch_id else "")
+    )
+
+
 @app.command()
 def demo(
     accounts: Annotated[int, typer.Option(help="how many accounts the district has")] = 5_000,
@@ -458,6 +487,7 @@ def demo(
         console.print(f"using the existing district ({have:,} accounts); --fresh generates a new one")
     with dbmod.session_factory()() as session:
         people = seed_people(db_session=session)
+    _demo_orders(zone)
     couch_proc = None
     if not settings.couchdb_url and serve_after:
         couch_proc = _start_dev_couchdb(settings.var_dir)
