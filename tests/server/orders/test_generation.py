@@ -55,6 +55,27 @@ def monthly_reads(
     return rows
 
 
+def _delinquent(db_session, account):
+    """$120 past due for 75 days, with a written notice served two weeks ago."""
+    db_session.add(
+        Balance(
+            account_id=account.id,
+            balance_cents=15_000,
+            past_due_cents=12_000,
+            oldest_past_due_date=DAY - dt.timedelta(days=75),
+            as_of=at(DAY - dt.timedelta(days=1), 6),
+        )
+    )
+    db_session.add(
+        ShutoffNotice(
+            cis_notice_id=f"W{account.id}",
+            account_id=account.id,
+            kind="written",
+            served_at=at(DAY - dt.timedelta(days=14)),
+        )
+    )
+
+
 @pytest.fixture
 def world(db_session, make_account, make_meter):
     """Accounts that each rule should act on, and some that it must leave alone."""
@@ -77,23 +98,7 @@ def world(db_session, make_account, make_meter):
     # D: delinquent 75 days, notices served -> on the shut-off list.
     w["cut"] = a = make_account()
     w["cut_meter"] = make_meter(service_point_id=a.service_point_id)
-    db_session.add(
-        Balance(
-            account_id=a.id,
-            balance_cents=15_000,
-            past_due_cents=12_000,
-            oldest_past_due_date=DAY - dt.timedelta(days=75),
-            as_of=at(DAY - dt.timedelta(days=1), 6),
-        )
-    )
-    db_session.add(
-        ShutoffNotice(
-            cis_notice_id=f"W{a.id}",
-            account_id=a.id,
-            kind="written",
-            served_at=at(DAY - dt.timedelta(days=14)),
-        )
-    )
+    _delinquent(db_session, a)
     db_session.add(
         ShutoffNotice(
             cis_notice_id=f"F{a.id}", account_id=a.id, kind="final", served_at=at(DAY - dt.timedelta(days=3))
@@ -101,23 +106,7 @@ def world(db_session, make_account, make_meter):
     )
     # E: delinquent but with an arrangement made today -> held, with the reason.
     w["plan"] = a = make_account()
-    db_session.add(
-        Balance(
-            account_id=a.id,
-            balance_cents=15_000,
-            past_due_cents=12_000,
-            oldest_past_due_date=DAY - dt.timedelta(days=75),
-            as_of=at(DAY - dt.timedelta(days=1), 6),
-        )
-    )
-    db_session.add(
-        ShutoffNotice(
-            cis_notice_id=f"W{a.id}",
-            account_id=a.id,
-            kind="written",
-            served_at=at(DAY - dt.timedelta(days=14)),
-        )
-    )
+    _delinquent(db_session, a)
     db_session.add(PaymentArrangement(cis_arrangement_id=f"PA{a.id}", account_id=a.id, made_date=DAY))
     # F: a move-in tomorrow.
     w["move"] = a = make_account()
