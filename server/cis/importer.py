@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import Table, select
+from sqlalchemy import Table, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -529,6 +529,10 @@ def import_files(
             detail={"files": sorted(files), "rows": result.rows},
         )
         if "reads.csv" in files:
+            if session.get_bind().dialect.name == "postgresql" and sum(result.rows.values()) >= 10_000:
+                # Statistics for the rows just loaded (ANALYZE sees this transaction's rows), or the
+                # validation queries below are planned for empty tables: minutes instead of seconds.
+                session.execute(text("ANALYZE meter_reads, meters, accounts, service_points"))
             result.rereads = validate_imported_reads(session, zone=zone, actor=actor)
         session.commit()
     except Exception:
