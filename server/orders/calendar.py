@@ -10,6 +10,14 @@ from functools import lru_cache
 from server.orders.policy import CalendarPolicy, ShutoffPolicy
 
 
+def years_after(day: dt.date, years: int) -> dt.date:
+    """The same date `years` later (earlier when negative); 29 February becomes the 28th."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
 def _nth_weekday(year: int, month: int, weekday: int, n: int) -> dt.date:
     """The n-th (1-based; -1 = last) `weekday` (Monday 0) of the month."""
     if n > 0:

@@ -29,6 +29,7 @@ from server.accounts.models import (
     ShutoffNotice,
 )
 from server.meters.models import Meter, MeterRead
+from server.orders.calendar import years_after
 from server.orders.models import MeterTestRequest, NoShutoffDay, WorkOrder
 from server.orders.policy import Policy
 from server.orders.rules.billing import AccountFacts, Hold, OpenOrder
@@ -52,6 +53,16 @@ def current_accounts() -> Any:
         .where(Account.status != "closed")
         .group_by(Account.service_point_id)
         .subquery("cur_acct")
+    )
+
+
+def current_meters() -> Any:
+    """Subquery: the in-service meter of each service point (the lowest id if several)."""
+    return (
+        select(Meter.service_point_id.label("sp_id"), func.min(Meter.id).label("meter_id"))
+        .where(Meter.status == "in_service")
+        .group_by(Meter.service_point_id)
+        .subquery("cur_meter")
     )
 
 
@@ -278,12 +289,7 @@ def account_facts(
         account_ids = set(db_session.scalars(ids_query))
     if not account_ids:
         return []
-    cur_meter = (
-        select(Meter.service_point_id.label("sp_id"), func.min(Meter.id).label("meter_id"))
-        .where(Meter.status == "in_service")
-        .group_by(Meter.service_point_id)
-        .subquery()
-    )
+    cur_meter = current_meters()
     pay_from = dt.datetime.combine(run_date - dt.timedelta(days=400), dt.time(), tzinfo=dt.UTC)
     rows: dict[int, dict[str, Any]] = {}
     for chunk in _chunks(account_ids):
@@ -415,12 +421,7 @@ def marked_days(db_session: Session, around: dt.date) -> list[tuple[dt.date, str
 
 def move_facts(db_session: Session, policy: Policy, run_date: dt.date) -> list[MoveFacts]:
     """Pending move requests due within the lead time."""
-    meter = (
-        select(Meter.service_point_id.label("sp_id"), func.min(Meter.id).label("meter_id"))
-        .where(Meter.status == "in_service")
-        .group_by(Meter.service_point_id)
-        .subquery()
-    )
+    meter = current_meters()
     rows = db_session.execute(
         select(MoveRequest, meter.c.meter_id)
         .outerjoin(meter, meter.c.sp_id == MoveRequest.service_point_id)
@@ -449,11 +450,7 @@ def test_due_facts(db_session: Session, policy: Policy, run_date: dt.date) -> li
     """In-service meters whose periodic test may be due (the rule applies each size's interval),
     leaving out meters that already have an open meter test."""
     shortest = min([policy.meter_test.default_interval_years, *policy.meter_test.interval_years.values()])
-    latest_since = (
-        run_date.replace(year=run_date.year - shortest)
-        if not (run_date.month == 2 and run_date.day == 29)
-        else run_date.replace(year=run_date.year - shortest, day=28)
-    )
+    latest_since = years_after(run_date, -shortest)
     cur = current_accounts()
     open_tests = select(WorkOrder.meter_id).where(
         WorkOrder.order_type == OrderType.METER_TEST.value,

@@ -21,11 +21,11 @@ from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from contracts.codes import OrderStatus, OrderType, transition_error
-from server.accounts.models import MoveRequest
+from server.accounts.models import Account, MoveRequest
 from server.audit.models import AuditEvent
 from server.audit.service import record
 from server.db import utcnow
-from server.meters.models import MeterRead
+from server.meters.models import Meter, MeterRead
 from server.orders import facts as F
 from server.orders.calendar import Calendar
 from server.orders.models import (
@@ -132,9 +132,6 @@ def evaluate(
         if rule in READ_RULES and meters is None:
             mids = meter_ids
             if account_ids is not None and mids is None:
-                from server.accounts.models import Account
-                from server.meters.models import Meter
-
                 mids = set(
                     db_session.scalars(
                         select(Meter.id)

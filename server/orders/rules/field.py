@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contracts.codes import OrderType
+from server.orders.calendar import years_after
 from server.orders.policy import Policy
 from server.orders.rules.base import Decision, OrderSpec, Rule, create, hold
 
@@ -78,10 +79,7 @@ def periodic_test_rule(
         if since is None:
             continue
         years = policy.meter_test.interval_for(m.size)
-        try:
-            due_on = since.replace(year=since.year + years)
-        except ValueError:  # 29 February
-            due_on = since.replace(year=since.year + years, day=28)
+        due_on = years_after(since, years)
         if due_on <= run_date:
             what = "last tested" if m.last_tested else "installed"
             due.append(
