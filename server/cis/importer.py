@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from psycopg.types.json import Jsonb
 from sqlalchemy import Table, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -32,7 +31,7 @@ from server.accounts.models import (
 )
 from server.audit.service import record
 from server.cis.formats import FieldError, FileSpec, specs
-from server.db import utcnow
+from server.db import copy_rows, utcnow
 from server.meters.models import Meter, MeterRead
 
 BATCH_ROWS = 5_000  # rows per executemany
@@ -231,39 +230,18 @@ def _upsert_pg_copy(session: Session, table: Table, rows: list[dict[str, Any]], 
 
     Several times faster than pipelined executemany for large extracts (see docs/benchmarks.md).
     """
-    given = list(rows[0])
-    # Python-side defaults (validation="", received_at=now ...) that SQLAlchemy's INSERT would fill.
-    defaults: dict[str, Any] = {}
-    for col in table.columns:
-        if col.name in given or col.primary_key or col.default is None:
-            continue
-        default = col.default
-        defaults[col.name] = default.arg(None) if default.is_callable else default.arg  # type: ignore[attr-defined,operator]
-    columns = given + list(defaults)
-    bind_processors = {
-        name: table.c[name].type.bind_processor(session.get_bind().dialect)
-        for name in columns  # type: ignore[union-attr]
-    }
-    quoted = ", ".join(f'"{c}"' for c in columns)
     stage = f"_stage_{table.name}"
     raw = session.connection().connection.driver_connection
     assert raw is not None
     with raw.cursor() as cur:
         # WITH NO DATA copies the column types and nothing else (no defaults, keys or indexes).
         cur.execute(
-            f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" ON COMMIT DROP AS SELECT {quoted} FROM "{table.name}" WITH NO DATA'
+            f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" ON COMMIT DROP AS SELECT * FROM "{table.name}" WITH NO DATA'
         )
         cur.execute(f'TRUNCATE "{stage}"')
-        with cur.copy(f'COPY "{stage}" ({quoted}) FROM STDIN') as copy:
-            for row in rows:
-                values = []
-                for name in columns:
-                    value = row[name] if name in row else defaults[name]
-                    process = bind_processors[name]
-                    if process is not None:
-                        value = process(value)
-                    values.append(Jsonb(value) if isinstance(value, dict | list) else value)
-                copy.write_row(values)
+        columns = copy_rows(session, table, rows, into=stage)
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        given = list(rows[0])
         updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in given if c not in key)
         conflict = ", ".join(f'"{k}"' for k in key)
         cur.execute(

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Float, and_, case, cast, func, literal, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Float, and_, case, cast, func, literal, or_, select, text
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import ColumnElement
 
 from contracts.codes import OPEN_STATUSES, OrderStatus, OrderType
@@ -37,6 +38,7 @@ from server.orders.rules.field import CompletedTestFacts, MoveFacts, TestDueFact
 from server.orders.rules.reads import Interval, MeterFacts
 
 CHUNK = 5000  # ids per IN (...) list
+ANALYTIC_WORK_MEM = "64MB"  # per sort or hash of the meter-facts query on PostgreSQL
 OPEN = [s.value for s in OPEN_STATUSES]
 
 
@@ -72,6 +74,28 @@ def _register_top(dials: Any, decimals: Any) -> ColumnElement[Any]:
     return case(*((digits == n, literal(float(10**n))) for n in range(13)), else_=literal(1e12))
 
 
+@contextmanager
+def _analytic_settings(db_session: Session) -> Iterator[None]:
+    """On PostgreSQL, run one large read query with room to sort and hash in memory (the default 4 MB
+    work_mem spills the window and join to disk at district scale) and without JIT compilation (about a
+    second of compiling for a query that runs once); the previous settings come back afterwards."""
+    if db_session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    before = db_session.execute(text("SELECT current_setting('work_mem'), current_setting('jit')")).one()
+    db_session.execute(
+        text("SELECT set_config('work_mem', :mem, true), set_config('jit', 'off', true)"),
+        {"mem": ANALYTIC_WORK_MEM},
+    )
+    try:
+        yield
+    finally:
+        db_session.execute(
+            text("SELECT set_config('work_mem', :mem, true), set_config('jit', :jit, true)"),
+            {"mem": before[0], "jit": before[1]},
+        )
+
+
 def meter_facts(
     db_session: Session,
     policy: Policy,
@@ -92,7 +116,9 @@ def meter_facts(
         dt.time(),
         tzinfo=dt.UTC,
     )
-    order_asc = (MeterRead.read_at, MeterRead.id)
+    # One window, newest first: the read before each (LEAD in this order) and its position from the
+    # newest. (A LAG in time order plus a descending ROW_NUMBER would sort the reads twice.)
+    newest_first = (MeterRead.read_at.desc(), MeterRead.id.desc())
     part = (MeterRead.meter_id, MeterRead.register)
     base = select(
         MeterRead.id.label("id"),
@@ -103,27 +129,25 @@ def meter_facts(
         MeterRead.read_code.label("read_code"),
         MeterRead.estimated.label("estimated"),
         MeterRead.validation.label("validation"),
-        func.lag(cast(MeterRead.reading, Float)).over(partition_by=part, order_by=order_asc).label("prev"),
-        func.row_number()
-        .over(partition_by=part, order_by=(MeterRead.read_at.desc(), MeterRead.id.desc()))
-        .label("rn"),
+        func.lead(cast(MeterRead.reading, Float))
+        .over(partition_by=part, order_by=newest_first)
+        .label("prev"),
+        func.row_number().over(partition_by=part, order_by=newest_first).label("rn"),
     ).where(MeterRead.duplicate_of_id.is_(None), MeterRead.read_at >= since)
     if meter_ids is not None:
         base = base.where(MeterRead.meter_id.in_(list(meter_ids)))
-    r = base.cte("r")
-    top = _register_top(Meter.dials, Meter.decimals)
+    r = base.subquery("r")
+    # The register's size is looked up only for the few reads below the one before (a rollover or a
+    # backwards read), not joined to every read.
+    dials = aliased(Meter, name="dials")
+    top = select(_register_top(dials.dials, dials.decimals)).where(dials.id == r.c.meter_id).scalar_subquery()
     rolled_use = top - r.c.prev + r.c.reading
+    rolls = and_(rolled_use >= 0, rolled_use < reads_p.rollover_max_fraction * top)
+    forward = or_(r.c.prev.is_(None), r.c.reading >= r.c.prev)
     use = case(
         (r.c.prev.is_(None), None),
         (r.c.reading >= r.c.prev, r.c.reading - r.c.prev),
-        (and_(rolled_use >= 0, rolled_use < reads_p.rollover_max_fraction * top), rolled_use),
-        else_=r.c.reading - r.c.prev,
-    )
-    rolled = and_(
-        r.c.prev.is_not(None),
-        r.c.reading < r.c.prev,
-        rolled_use >= 0,
-        rolled_use < reads_p.rollover_max_fraction * top,
+        else_=case((rolls, rolled_use), else_=r.c.reading - r.c.prev),
     )
     u = (
         select(
@@ -137,11 +161,10 @@ def meter_facts(
             r.c.rn,
             r.c.validation,
             use.label("use"),
-            case((rolled, 1), else_=0).label("rolled"),
+            case((forward, 0), else_=case((rolls, 1), else_=0)).label("rolled"),
             func.extract("month", r.c.read_at).label("mon"),
             func.extract("year", r.c.read_at).label("yr"),
         )
-        .join(Meter, Meter.id == r.c.meter_id)
         .cte("u")
         .prefix_with("MATERIALIZED", dialect="postgresql")
     )
@@ -252,7 +275,9 @@ def meter_facts(
             )
         )
 
-    for row in db_session.execute(query):
+    with _analytic_settings(db_session):
+        rows = db_session.execute(query).all()
+    for row in rows:
         if group and (row[0], row[1]) != (group[0][0], group[0][1]):
             flush()
             group = []

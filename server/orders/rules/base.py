@@ -30,7 +30,7 @@ class Outcome(StrEnum):
     CANCEL = "cancel"  # an open order is pulled
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OrderSpec:
     """An order a rule wants; `key` makes creating it idempotent."""
 
@@ -45,7 +45,7 @@ class OrderSpec:
     needs_review: bool = False  # shut-offs wait in a batch for a supervisor
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     """One rule's verdict on one account, meter or order."""
 

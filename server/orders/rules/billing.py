@@ -16,7 +16,7 @@ from server.orders.policy import Policy
 from server.orders.rules.base import Decision, OrderSpec, Outcome, Rule, create, hold
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Hold:
     kind: str
     start: dt.date
@@ -26,7 +26,7 @@ class Hold:
         return self.start <= day and (self.end is None or day <= self.end)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OpenOrder:
     order_id: int
     order_type: str
@@ -35,7 +35,7 @@ class OpenOrder:
     review_hold: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AccountFacts:
     """An account's money, notices and holds as of the run (times are UTC-aware)."""
 

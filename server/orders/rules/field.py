@@ -13,7 +13,7 @@ from server.orders.policy import Policy
 from server.orders.rules.base import Decision, OrderSpec, Rule, create, hold
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MoveFacts:
     request_id: int
     cis_request_id: str
@@ -57,7 +57,7 @@ def move_rule(move: MoveFacts, policy: Policy, run_date: dt.date) -> Decision | 
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TestDueFacts:
     meter_id: int
     serial: str
@@ -120,7 +120,7 @@ def periodic_test_rule(
     return decisions
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TestRequestFacts:
     request_id: int
     meter_id: int
@@ -148,7 +148,7 @@ def requested_test_rule(req: TestRequestFacts) -> Decision:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CompletedTestFacts:
     order_id: int
     meter_id: int | None

@@ -66,7 +66,7 @@ def seasonal_norm(
     return (sum(uses) / len(uses) if uses else None), len(uses)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Interval:
     """Use up to one read (newest first in MeterFacts.intervals)."""
 
@@ -82,7 +82,7 @@ class Interval:
     validated: bool = True  # validation already recorded on the read
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MeterFacts:
     """One meter register and what surrounds it, for the read rules."""
 
@@ -105,7 +105,7 @@ class MeterFacts:
         return self.account_status == "active" and self.occupied
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """A read's classification and whether it needs a reread."""
 
