@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Date, ForeignKey, Index, Numeric, String, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, Numeric, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import Base, UTCDateTime, utcnow
@@ -37,7 +37,8 @@ class MeterRead(Base):
     __tablename__ = "meter_reads"
     __table_args__ = (
         UniqueConstraint("meter_id", "register", "read_at", "source"),
-        Index("ix_meter_reads_meter_time", "meter_id", "read_at"),
+        # Newest first per register: the order-generation facts walk it without sorting 2 M reads.
+        Index("ix_meter_reads_newest", "meter_id", "register", text("read_at DESC"), text("id DESC")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -169,22 +169,26 @@ def meter_facts(
         .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     latest = select(u).where(u.c.rn <= k).cte("latest")
-    h = u.alias("h")
-    norms = (
-        select(latest.c.id.label("read_id"), func.avg(h.c.use).label("norm"), func.count(h.c.use).label("n"))
-        .join(
-            h,
-            and_(
-                h.c.meter_id == latest.c.meter_id,
-                h.c.register == latest.c.register,
-                h.c.mon == latest.c.mon,
-                h.c.yr < latest.c.yr,
-                h.c.use >= 0,
-            ),
+    # Seasonal norms without a self-join: the month and year of each register's newest k reads ...
+    positions = range(1, k + 1)
+    newest = (
+        select(
+            latest.c.meter_id,
+            latest.c.register,
+            *(func.max(case((latest.c.rn == i, latest.c.mon))).label(f"mon{i}") for i in positions),
+            *(func.max(case((latest.c.rn == i, latest.c.yr))).label(f"yr{i}") for i in positions),
         )
-        .group_by(latest.c.id)
-        .cte("norms")
+        .group_by(latest.c.meter_id, latest.c.register)
+        .subquery("newest")
     )
+    # ... then one pass over the history: usable intervals, the mean of the 12 before the newest, and
+    # for each of the newest k the mean use in the same month of earlier years.
+    norm_cols = []
+    for i in positions:
+        same_month = case(
+            (and_(u.c.use >= 0, u.c.mon == newest.c[f"mon{i}"], u.c.yr < newest.c[f"yr{i}"]), u.c.use)
+        )
+        norm_cols += [func.avg(same_month).label(f"norm{i}"), func.count(same_month).label(f"n{i}")]
     stats = (
         select(
             u.c.meter_id,
@@ -194,10 +198,14 @@ def meter_facts(
                 "recent"
             ),
             func.max(u.c.read_at).label("last_at"),
+            *norm_cols,
         )
+        .join(newest, and_(newest.c.meter_id == u.c.meter_id, newest.c.register == u.c.register))
         .group_by(u.c.meter_id, u.c.register)
         .cte("stats")
     )
+    norm = case(*((latest.c.rn == i, stats.c[f"norm{i}"]) for i in positions), else_=None)
+    norm_n = case(*((latest.c.rn == i, stats.c[f"n{i}"]) for i in positions), else_=None)
     cur = current_accounts()
     query = (
         select(
@@ -211,8 +219,8 @@ def meter_facts(
             latest.c.rolled,
             latest.c.read_code,
             latest.c.estimated,
-            norms.c.norm,
-            norms.c.n,
+            norm,
+            norm_n,
             stats.c.history,
             stats.c.recent,
             Meter.service_point_id,
@@ -227,7 +235,6 @@ def meter_facts(
         )
         .join(stats, and_(stats.c.meter_id == latest.c.meter_id, stats.c.register == latest.c.register))
         .join(Meter, Meter.id == latest.c.meter_id)
-        .outerjoin(norms, norms.c.read_id == latest.c.id)
         .outerjoin(cur, cur.c.sp_id == Meter.service_point_id)
         .outerjoin(Account, Account.id == cur.c.account_id)
         .where(
