@@ -82,7 +82,7 @@ class RunResult:
     def counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, Counter[str]] = defaultdict(Counter)
         for a in self.applied:
-            out[a.decision.rule.value][a.outcome.value] += 1
+            out[a.decision.rule.value][a.outcome.value] += a.decision.count
         return {rule: dict(c) for rule, c in sorted(out.items())}
 
 
@@ -191,7 +191,12 @@ def evaluate(
                 due = [m for m in due if m.account_id in account_ids]
             tests.extend(
                 field_rules.periodic_test_rule(
-                    due, policy, run_date, open_periodic=F.open_periodic_tests(db_session)
+                    due,
+                    policy,
+                    run_date,
+                    open_periodic=F.open_periodic_tests(db_session),
+                    # A district run records the meters waiting under the ceiling as one count.
+                    itemize_waiting=account_ids is not None or meter_ids is not None,
                 )
             )
             decisions.extend(tests)

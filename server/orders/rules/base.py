@@ -57,6 +57,7 @@ class Decision:
     order: OrderSpec | None = None
     cancel_order_id: int | None = None
     source_id: int | None = None  # a move or meter-test request to mark done once ordered
+    count: int = 1  # how many accounts or meters it stands for (a summary of many alike holds)
 
 
 def create(rule: Rule, reason: str, spec: OrderSpec, *, source_id: int | None = None) -> Decision:

@@ -10,7 +10,7 @@ from typing import Any
 from contracts.codes import OrderType
 from server.orders.calendar import years_after
 from server.orders.policy import Policy
-from server.orders.rules.base import Decision, OrderSpec, Rule, create, hold
+from server.orders.rules.base import Decision, OrderSpec, Outcome, Rule, create, hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,45 +69,36 @@ class TestDueFacts:
 
 
 def periodic_test_rule(
-    meters: Iterable[TestDueFacts], policy: Policy, run_date: dt.date, *, open_periodic: int = 0
+    meters: Iterable[TestDueFacts],
+    policy: Policy,
+    run_date: dt.date,
+    *,
+    open_periodic: int = 0,
+    itemize_waiting: bool = True,
 ) -> list[Decision]:
     """Meter tests for meters past their size's test interval, oldest due first, while fewer than
-    `meter_test.max_open_periodic` periodic tests are open (`open_periodic` are already)."""
-    due: list[tuple[dt.date, TestDueFacts, str]] = []
+    `meter_test.max_open_periodic` periodic tests are open (`open_periodic` are already).
+
+    Meters past due beyond the ceiling wait: one hold each, or with `itemize_waiting=False` one hold
+    that counts them all (a district run; the "why" view of an account still names its meter)."""
+    due: list[tuple[dt.date, TestDueFacts]] = []
     for m in meters:
         since = m.last_tested or m.installed
         if since is None:
             continue
-        years = policy.meter_test.interval_for(m.size)
-        due_on = years_after(since, years)
+        due_on = years_after(since, policy.meter_test.interval_for(m.size))
         if due_on <= run_date:
-            what = "last tested" if m.last_tested else "installed"
-            due.append(
-                (
-                    due_on,
-                    m,
-                    f'{m.size}" meter {m.serial} {what} {since}; its {years}-year test was due {due_on}',
-                )
-            )
+            due.append((due_on, m))
     due.sort(key=lambda t: (t[0], t[1].meter_id))
     cap = policy.meter_test.max_open_periodic
     room = max(0, cap - open_periodic)
+    ceiling = f"{cap} periodic tests are open already (meter_test.max_open_periodic)"
     decisions = []
-    for i, (due_on, m, reason) in enumerate(due):
-        if i >= room:
-            decisions.append(
-                hold(
-                    Rule.METER_TEST,
-                    f"{reason}; waiting: {cap} periodic tests are open already (meter_test.max_open_periodic)",
-                    account_id=m.account_id,
-                    meter_id=m.meter_id,
-                )
-            )
-            continue
+    for due_on, m in due[:room]:
         decisions.append(
             create(
                 Rule.METER_TEST,
-                reason,
+                _due_reason(m, policy, due_on),
                 OrderSpec(
                     OrderType.METER_TEST,
                     key=f"meter_test:periodic:{m.meter_id}:{due_on.isoformat()}",
@@ -117,7 +108,36 @@ def periodic_test_rule(
                 ),
             )
         )
+    waiting = due[room:]
+    if itemize_waiting:
+        decisions.extend(
+            hold(
+                Rule.METER_TEST,
+                f"{_due_reason(m, policy, due_on)}; waiting: {ceiling}",
+                account_id=m.account_id,
+                meter_id=m.meter_id,
+            )
+            for due_on, m in waiting
+        )
+    elif waiting:
+        oldest = waiting[0][0]
+        decisions.append(
+            Decision(
+                Rule.METER_TEST,
+                Outcome.HOLD,
+                f"{len(waiting):,} meters past their test interval are waiting (the oldest was due "
+                f"{oldest}): {ceiling}",
+                count=len(waiting),
+            )
+        )
     return decisions
+
+
+def _due_reason(m: TestDueFacts, policy: Policy, due_on: dt.date) -> str:
+    since = m.last_tested or m.installed
+    what = "last tested" if m.last_tested else "installed"
+    years = policy.meter_test.interval_for(m.size)
+    return f'{m.size}" meter {m.serial} {what} {since}; its {years}-year test was due {due_on}'
 
 
 @dataclass(frozen=True, slots=True)

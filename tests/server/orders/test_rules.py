@@ -379,6 +379,20 @@ def test_periodic_tests_by_size_and_the_open_ceiling():
         [small, bigger], POLICY, TUE, open_periodic=POLICY.meter_test.max_open_periodic - 1
     )
     assert [d.outcome for d in full] == [Outcome.CREATE, Outcome.HOLD]
+    assert full[1].meter_id == 1 and "waiting" in full[1].reason
+
+
+def test_a_district_run_counts_the_meters_waiting_under_the_ceiling_in_one_hold():
+    due = [
+        field.TestDueFacts(i, f"S{i}", "5/8", i, i, dt.date(2010, 1, 1) + dt.timedelta(days=i), None)
+        for i in range(1, 6)
+    ]
+    cap = POLICY.meter_test.max_open_periodic
+    out = field.periodic_test_rule(due, POLICY, TUE, open_periodic=cap - 2, itemize_waiting=False)
+    assert [d.meter_id for d in out if d.outcome is Outcome.CREATE] == [1, 2]  # oldest due first
+    (waiting,) = [d for d in out if d.outcome is Outcome.HOLD]
+    assert waiting.count == 3 and waiting.meter_id is None
+    assert "3 meters" in waiting.reason and "2020-01-04" in waiting.reason  # meter 3: 10 years on
 
 
 def test_failed_test_raises_a_change_out():
