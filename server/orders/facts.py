@@ -262,17 +262,18 @@ def meter_facts(
                 account_status=first[20],
                 occupied=bool(first[21]) if first[21] is not None else False,
                 intervals=tuple(
+                    # Positional, in Interval's field order (200,000 of them on a district run).
                     Interval(
-                        read_id=row[3],
-                        read_at=row[4],
-                        reading=row[5],
-                        use=None if row[6] is None else float(row[6]),
-                        rolled=bool(row[7]),
-                        norm=None if row[10] is None else float(row[10]),
-                        norm_count=row[11] or 0,
-                        read_code=row[8] or "",
-                        estimated=bool(row[9]),
-                        validated=bool(row[22]),
+                        row[3],  # read_id
+                        row[4],  # read_at
+                        row[5],  # reading
+                        None if row[6] is None else float(row[6]),  # use
+                        bool(row[7]),  # rolled
+                        None if row[10] is None else float(row[10]),  # norm
+                        row[11] or 0,  # norm_count
+                        row[8] or "",  # read_code
+                        bool(row[9]),  # estimated
+                        bool(row[22]),  # validated
                     )
                     for row in group
                 ),
@@ -283,7 +284,8 @@ def meter_facts(
         )
 
     with _analytic_settings(db_session):
-        rows = db_session.execute(query).all()
+        # Core, not the ORM: 200,000 plain rows without ORM row processing (about a second saved).
+        rows = db_session.connection().execute(query).all()
     for row in rows:
         if group and (row[0], row[1]) != (group[0][0], group[0][1]):
             flush()
