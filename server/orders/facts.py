@@ -320,19 +320,22 @@ def account_facts(
                 )
             )
         )
-        account_ids = set(db_session.scalars(ids_query))
-    if not account_ids:
+        # The district: the selection is a sub-select of every query below (no id lists to send).
+        scopes: list[Any] = [ids_query]
+    elif not account_ids:
         return []
+    else:
+        scopes = list(_chunks(account_ids))
     cur_meter = current_meters()
     pay_from = dt.datetime.combine(run_date - dt.timedelta(days=400), dt.time(), tzinfo=dt.UTC)
     rows: dict[int, dict[str, Any]] = {}
-    for chunk in _chunks(account_ids):
+    for scope in scopes:
         for a, bal, cust_low, meter_id in db_session.execute(
             select(Account, Balance, Customer.low_income, cur_meter.c.meter_id)
             .join(Customer, Customer.id == Account.customer_id)
             .outerjoin(Balance, Balance.account_id == Account.id)
             .outerjoin(cur_meter, cur_meter.c.sp_id == Account.service_point_id)
-            .where(Account.id.in_(chunk))
+            .where(Account.id.in_(scope))
         ):
             rows[a.id] = {
                 "account": a,
@@ -351,7 +354,7 @@ def account_facts(
         pay = db_session.execute(
             select(Payment.account_id, Payment.id, Payment.amount_cents, Payment.paid_at, Balance.as_of)
             .outerjoin(Balance, Balance.account_id == Payment.account_id)
-            .where(Payment.account_id.in_(chunk), Payment.paid_at >= pay_from)
+            .where(Payment.account_id.in_(scope), Payment.paid_at >= pay_from)
         )
         for account_id, pid, amount, paid_at, as_of in pay:
             row = rows[account_id]
@@ -361,7 +364,7 @@ def account_facts(
                 row["last_payment"] = (paid_at, pid)
         for account_id, arr_id, made in db_session.execute(
             select(PaymentArrangement.account_id, PaymentArrangement.id, PaymentArrangement.made_date).where(
-                PaymentArrangement.account_id.in_(chunk),
+                PaymentArrangement.account_id.in_(scope),
                 PaymentArrangement.status == "active",
                 PaymentArrangement.made_date <= run_date,
                 or_(PaymentArrangement.end_date.is_(None), PaymentArrangement.end_date >= run_date),
@@ -372,14 +375,14 @@ def account_facts(
             select(
                 ShutoffHold.account_id, ShutoffHold.kind, ShutoffHold.start_date, ShutoffHold.end_date
             ).where(
-                ShutoffHold.account_id.in_(chunk),
+                ShutoffHold.account_id.in_(scope),
                 or_(ShutoffHold.end_date.is_(None), ShutoffHold.end_date >= run_date),
             )
         ):
             rows[account_id]["holds"].append(Hold(kind, start, end))
         for account_id, kind, served in db_session.execute(
             select(ShutoffNotice.account_id, ShutoffNotice.kind, func.max(ShutoffNotice.served_at))
-            .where(ShutoffNotice.account_id.in_(chunk))
+            .where(ShutoffNotice.account_id.in_(scope))
             .group_by(ShutoffNotice.account_id, ShutoffNotice.kind)
         ):
             key = "written" if kind == "written" else "final"
@@ -388,7 +391,7 @@ def account_facts(
         for account_id, done_at in db_session.execute(
             select(WorkOrder.account_id, func.max(WorkOrder.completed_at))
             .where(
-                WorkOrder.account_id.in_(chunk),
+                WorkOrder.account_id.in_(scope),
                 WorkOrder.order_type == OrderType.NOTICE_DELIVERY.value,
                 WorkOrder.status == OrderStatus.COMPLETED.value,
             )
@@ -406,7 +409,7 @@ def account_facts(
                 WorkOrder.status,
                 WorkOrder.created_at,
                 WorkOrder.review_hold,
-            ).where(WorkOrder.account_id.in_(chunk), WorkOrder.status.in_(OPEN))
+            ).where(WorkOrder.account_id.in_(scope), WorkOrder.status.in_(OPEN))
         ):
             rows[account_id]["orders"].append(OpenOrder(oid, otype, status, created, review))
     out = []
@@ -483,8 +486,13 @@ def move_facts(db_session: Session, policy: Policy, run_date: dt.date) -> list[M
 def test_due_facts(db_session: Session, policy: Policy, run_date: dt.date) -> list[TestDueFacts]:
     """In-service meters whose periodic test may be due (the rule applies each size's interval),
     leaving out meters that already have an open meter test."""
-    shortest = min([policy.meter_test.default_interval_years, *policy.meter_test.interval_years.values()])
-    latest_since = years_after(run_date, -shortest)
+    # Each size's latest test (or install) date that can be due by now, a day of slack for 29 February;
+    # the rule decides exactly. Sizes are few: one CASE over the district's distinct sizes.
+    sizes = list(db_session.scalars(select(Meter.size).distinct()))
+    cutoff = {
+        size: years_after(run_date, -policy.meter_test.interval_for(size)) + dt.timedelta(days=1)
+        for size in sizes
+    }
     cur = current_accounts()
     open_tests = select(WorkOrder.meter_id).where(
         WorkOrder.order_type == OrderType.METER_TEST.value,
@@ -492,6 +500,9 @@ def test_due_facts(db_session: Session, policy: Policy, run_date: dt.date) -> li
         WorkOrder.meter_id.is_not(None),
     )
     since = func.coalesce(Meter.last_test_date, Meter.install_date)
+    due_by = (
+        case(*((Meter.size == size, day) for size, day in cutoff.items()), else_=None) if cutoff else None
+    )
     rows = db_session.execute(
         select(
             Meter.id,
@@ -506,7 +517,7 @@ def test_due_facts(db_session: Session, policy: Policy, run_date: dt.date) -> li
         .where(
             Meter.status == "in_service",
             Meter.service_point_id.is_not(None),
-            since <= latest_since,
+            since <= due_by if due_by is not None else literal(False),
             Meter.id.not_in(open_tests),
         )
     )
