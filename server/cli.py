@@ -351,8 +351,9 @@ def _start_dev_couchdb(var_dir: Path) -> subprocess.Popen[str]:
             "mobile.sync.devserver",
             "--dir",
             str(var_dir / "couch"),
-            "--password",
-            secret_file.read_text().strip(),
+            # One argument with "=": a generated secret may begin with "-" (token_urlsafe's alphabet),
+            # which argparse would take for an option.
+            f"--password={secret_file.read_text().strip()}",
             "--parent-pid",
             str(os.getpid()),
         ],

@@ -249,3 +249,27 @@ def test_demo_serves_with_couchdb_and_cleans_up(tmp_path):
         time.sleep(0.5)
     else:
         pytest.fail(f"CouchDB at {session['couchdb_url']} still answers after the demo stopped")
+
+
+def test_demo_couchdb_starts_with_a_secret_that_begins_with_a_dash(tmp_path, monkeypatch):
+    """The demo's pouchdb-server admin secret is random URL-safe text, so it can begin with "-"; it must
+    still reach the dev server as the password, not be parsed as an option."""
+    from server import cli
+    from server.config import get_settings
+
+    monkeypatch.setenv("COUCHDB_URL", "")  # restored after the test; the launcher sets it
+    (tmp_path / "couch-admin").write_text("-starts-with-a-dash")
+    proc = cli._start_dev_couchdb(tmp_path)
+    try:
+        url = os.environ["COUCHDB_URL"]
+        assert ":-starts-with-a-dash@" in url  # the admin credentials the server was started with
+        import httpx
+
+        session = httpx.get(f"{url}/_session", timeout=10).json()
+        assert session["userCtx"]["name"] == "admin"  # the password was accepted
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        get_settings.cache_clear()
