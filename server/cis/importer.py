@@ -347,6 +347,8 @@ def apply(session: Session, files: dict[str, ParsedFile], progress: ProgressFn |
                     "read_code": r["read_code"],
                     "estimated": r["estimated"],
                     "received_at": utcnow(),
+                    # A read sent again with a new value is derived again, and so are the reads after it.
+                    "derived": False,
                 }
             )
             if len(batch) >= READ_CHUNK:

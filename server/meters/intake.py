@@ -1,6 +1,7 @@
 """What happens to every read that arrives (CIS import, hand-held upload, field result).
 
-The read is classified against its meter's own history by the reread rule's classifier
+The read's use, rollover, seasonal norm and history are derived first (`server.meters.derive`), then it
+is classified against them by the reread rule's classifier
 (`server.orders.rules.reads.classify`, thresholds from the policy file) and, when it needs a second
 look, a reread order is raised, keyed by the read (`reread:read:<id>`, the same key the daily run
 uses) so that validating it again makes nothing twice.
@@ -17,10 +18,11 @@ from sqlalchemy.orm import Session
 
 from contracts.codes import OrderType
 from server.accounts.models import Account
+from server.meters.derive import derive_pending
 from server.meters.models import Meter, MeterRead
 from server.orders import service as orders
 from server.orders.policy import Policy, current_policy
-from server.orders.rules.reads import Verdict, classify, interval_use, seasonal_norm
+from server.orders.rules.reads import Verdict, classify
 from server.orders.schemas import OrderCreate
 
 __all__ = ["Verdict", "expected_next", "validate_new_reads"]
@@ -55,55 +57,19 @@ def validate_new_reads(*, db_session: Session, read_ids: Sequence[int], actor: s
     p = policy.reads
     defaults = policy.order_defaults(OrderType.REREAD)
     raised = 0
+    derive_pending(db_session, policy)
     for read_id in read_ids:
         read = db_session.get(MeterRead, read_id)
         if read is None or read.duplicate_of_id is not None:
             continue
         meter = db_session.get(Meter, read.meter_id)
         assert meter is not None
-        earlier = db_session.execute(
-            select(MeterRead.read_at, MeterRead.reading, MeterRead.estimated)
-            .where(
-                MeterRead.meter_id == meter.id,
-                MeterRead.register == read.register,
-                MeterRead.id != read.id,
-                MeterRead.read_at < read.read_at,
-                MeterRead.duplicate_of_id.is_(None),
-                MeterRead.read_at >= read.read_at - dt.timedelta(days=366 * p.history_years + 31),
-            )
-            .order_by(MeterRead.read_at)
-        ).all()
-        history = [(t, float(r)) for t, r, _e in earlier]
-        use, rolled = (None, False)
-        if history:
-            use, rolled = interval_use(
-                history[-1][1],
-                float(read.reading),
-                dials=meter.dials,
-                decimals=meter.decimals,
-                max_fraction=p.rollover_max_fraction,
-            )
-        norm, norm_n = seasonal_norm(
-            [*history, (read.read_at, float(read.reading))],
-            read.read_at,
-            dials=meter.dials,
-            decimals=meter.decimals,
-            max_fraction=p.rollover_max_fraction,
-        )
-        uses = []
-        for (_t0, r0), (_t1, r1) in itertools.pairwise(history):
-            u, _ = interval_use(
-                r0, r1, dials=meter.dials, decimals=meter.decimals, max_fraction=p.rollover_max_fraction
-            )
-            if u >= 0:
-                uses.append(u)
-        recent = uses[-12:]
-        estimates = 1 if read.estimated else 0
-        if read.estimated:
-            for _t, _r, est in reversed(earlier):
-                if not est:
-                    break
-                estimates += 1
+        # The read's use, norm and history were derived as it arrived (derive_pending above).
+        estimates = 0
+        walk: MeterRead | None = read
+        while walk is not None and walk.estimated and estimates < p.estimates_in_a_row:
+            estimates += 1
+            walk = db_session.get(MeterRead, walk.prev_read_id) if walk.prev_read_id is not None else None
         account = None
         if meter.service_point_id is not None:
             account = db_session.scalar(
@@ -113,11 +79,11 @@ def validate_new_reads(*, db_session: Session, read_ids: Sequence[int], actor: s
                 .limit(1)
             )
         verdict = classify(
-            use=use,
-            rolled=rolled,
+            use=read.use,
+            rolled=read.rolled,
             read_code=read.read_code,
-            norm=norm if norm_n else (sum(recent) / len(recent) if recent else None),
-            history_count=len(uses),
+            norm=read.norm if read.norm_count else read.recent_mean,
+            history_count=read.history_count,
             active_occupied=account is not None and account.status == "active" and account.occupied,
             estimates_in_a_row=estimates,
             policy=p,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Date, ForeignKey, Index, Numeric, String, UniqueConstraint, text
+from sqlalchemy import Date, Float, ForeignKey, Index, Numeric, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import Base, UTCDateTime, utcnow
@@ -39,6 +39,14 @@ class MeterRead(Base):
         UniqueConstraint("meter_id", "register", "read_at", "source"),
         # Newest first per register: the order-generation facts walk it without sorting 2 M reads.
         Index("ix_meter_reads_newest", "meter_id", "register", text("read_at DESC"), text("id DESC")),
+        # The reads still to derive (server/meters/derive.py): small, so finding them costs nothing.
+        Index(
+            "ix_meter_reads_underived",
+            "meter_id",
+            "register",
+            postgresql_where=text("NOT derived"),
+            sqlite_where=text("NOT derived"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -56,3 +64,24 @@ class MeterRead(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(160), unique=True)
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("meter_reads.id"))
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    # Derived when the read arrives (server/meters/derive.py), from the register's earlier reads: what
+    # validation and the order rules need, so a daily run reads a few rows per register, not its history.
+    # False until derived; any change to the register's reads sets it back (and the later reads re-derive).
+    derived: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    prev_read_id: Mapped[int | None] = mapped_column()  # the read before this one on the register
+    use: Mapped[float | None] = mapped_column(Float)  # since prev; None for the first; negative: unexplained
+    rolled: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    norm: Mapped[float | None] = mapped_column(Float)  # mean use in this month of the earlier years
+    norm_count: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    history_count: Mapped[int] = mapped_column(default=0, server_default=text("0"))  # usable uses before
+    recent_mean: Mapped[float | None] = mapped_column(Float)  # mean usable use of the 12 reads before
+
+
+class ReadDerivation(Base):
+    """The policy values the stored derivations were computed with; a change re-derives every read."""
+
+    __tablename__ = "read_derivation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(200))

@@ -9,14 +9,13 @@ exactly as `rules.reads.interval_use` does in Python (a test holds the two toget
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection, Iterable
 from typing import Any
 
-from sqlalchemy import Float, and_, case, cast, func, literal, or_, select, text
+from sqlalchemy import Float, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
-from sqlalchemy.sql import ColumnElement
 
 from contracts.codes import OPEN_STATUSES, OrderStatus, OrderType
 from server.accounts.models import (
@@ -29,6 +28,7 @@ from server.accounts.models import (
     ShutoffHold,
     ShutoffNotice,
 )
+from server.meters.derive import derive_pending
 from server.meters.models import Meter, MeterRead
 from server.orders.calendar import years_after
 from server.orders.models import MeterTestRequest, NoShutoffDay, WorkOrder
@@ -38,7 +38,6 @@ from server.orders.rules.field import CompletedTestFacts, MoveFacts, TestDueFact
 from server.orders.rules.reads import Interval, MeterFacts
 
 CHUNK = 5000  # ids per IN (...) list
-ANALYTIC_WORK_MEM = "64MB"  # per sort or hash of the meter-facts query on PostgreSQL
 OPEN = [s.value for s in OPEN_STATUSES]
 
 
@@ -68,34 +67,6 @@ def current_meters() -> Any:
     )
 
 
-def _register_top(dials: Any, decimals: Any) -> ColumnElement[Any]:
-    """10 ** (dials - decimals) as a CASE (SQLite may lack POWER())."""
-    digits = dials - decimals
-    return case(*((digits == n, literal(float(10**n))) for n in range(13)), else_=literal(1e12))
-
-
-@contextmanager
-def _analytic_settings(db_session: Session) -> Iterator[None]:
-    """On PostgreSQL, run one large read query with room to sort and hash in memory (the default 4 MB
-    work_mem spills the window and join to disk at district scale) and without JIT compilation (about a
-    second of compiling for a query that runs once); the previous settings come back afterwards."""
-    if db_session.get_bind().dialect.name != "postgresql":
-        yield
-        return
-    before = db_session.execute(text("SELECT current_setting('work_mem'), current_setting('jit')")).one()
-    db_session.execute(
-        text("SELECT set_config('work_mem', :mem, true), set_config('jit', 'off', true)"),
-        {"mem": ANALYTIC_WORK_MEM},
-    )
-    try:
-        yield
-    finally:
-        db_session.execute(
-            text("SELECT set_config('work_mem', :mem, true), set_config('jit', :jit, true)"),
-            {"mem": before[0], "jit": before[1]},
-        )
-
-
 def meter_facts(
     db_session: Session,
     policy: Policy,
@@ -104,195 +75,114 @@ def meter_facts(
     meter_ids: Collection[int] | None = None,
     recent_days: int | None = None,
 ) -> list[MeterFacts]:
-    """Facts for every in-service meter register with a read in the last `recent_days` (default: the
-    leak look-back), optionally only `meter_ids`."""
+    """Facts for every in-service meter register with a read in the last `recent_days` (default: four
+    reread look-backs), optionally only `meter_ids`.
+
+    Each read carries its derived use, rollover, seasonal norm and history (server/meters/derive.py;
+    any read not derived yet is derived first), so this reads the newest read of each register and,
+    through `prev_read_id`, the few before it that the rules look at: no pass over the history.
+    """
+    derive_pending(db_session, policy)
     reads_p = policy.reads
     k = max(policy.leak.cycles, reads_p.zero_use_meter_test_cycles, reads_p.estimates_in_a_row, 1)
-    since = dt.datetime.combine(
-        run_date - dt.timedelta(days=366 * reads_p.history_years + 31), dt.time(), tzinfo=dt.UTC
-    )
     recent_from = dt.datetime.combine(
         run_date - dt.timedelta(days=recent_days or reads_p.reread_lookback_days * 4),
         dt.time(),
         tzinfo=dt.UTC,
     )
-    # One window, newest first: the read before each (LEAD in this order) and its position from the
-    # newest. (A LAG in time order plus a descending ROW_NUMBER would sort the reads twice.)
     newest_first = (MeterRead.read_at.desc(), MeterRead.id.desc())
-    part = (MeterRead.meter_id, MeterRead.register)
-    base = select(
+    heads_q = select(
         MeterRead.id.label("id"),
-        MeterRead.meter_id.label("meter_id"),
-        MeterRead.register.label("register"),
-        MeterRead.read_at.label("read_at"),
-        cast(MeterRead.reading, Float).label("reading"),
-        MeterRead.read_code.label("read_code"),
-        MeterRead.estimated.label("estimated"),
-        MeterRead.validation.label("validation"),
-        func.lead(cast(MeterRead.reading, Float))
-        .over(partition_by=part, order_by=newest_first)
-        .label("prev"),
-        func.row_number().over(partition_by=part, order_by=newest_first).label("rn"),
-    ).where(MeterRead.duplicate_of_id.is_(None), MeterRead.read_at >= since)
+        func.row_number()
+        .over(partition_by=(MeterRead.meter_id, MeterRead.register), order_by=newest_first)
+        .label("rn"),
+    ).where(MeterRead.duplicate_of_id.is_(None), MeterRead.read_at >= recent_from)
     if meter_ids is not None:
-        base = base.where(MeterRead.meter_id.in_(list(meter_ids)))
-    r = base.subquery("r")
-    # The register's size is looked up only for the few reads below the one before (a rollover or a
-    # backwards read), not joined to every read.
-    dials = aliased(Meter, name="dials")
-    top = select(_register_top(dials.dials, dials.decimals)).where(dials.id == r.c.meter_id).scalar_subquery()
-    rolled_use = top - r.c.prev + r.c.reading
-    rolls = and_(rolled_use >= 0, rolled_use < reads_p.rollover_max_fraction * top)
-    forward = or_(r.c.prev.is_(None), r.c.reading >= r.c.prev)
-    use = case(
-        (r.c.prev.is_(None), None),
-        (r.c.reading >= r.c.prev, r.c.reading - r.c.prev),
-        else_=case((rolls, rolled_use), else_=r.c.reading - r.c.prev),
-    )
-    u = (
-        select(
-            r.c.id,
-            r.c.meter_id,
-            r.c.register,
-            r.c.read_at,
-            r.c.reading,
-            r.c.read_code,
-            r.c.estimated,
-            r.c.rn,
-            r.c.validation,
-            use.label("use"),
-            case((forward, 0), else_=case((rolls, 1), else_=0)).label("rolled"),
-            func.extract("month", r.c.read_at).label("mon"),
-            func.extract("year", r.c.read_at).label("yr"),
-        )
-        .cte("u")
-        .prefix_with("MATERIALIZED", dialect="postgresql")
-    )
-    latest = select(u).where(u.c.rn <= k).cte("latest")
-    # Seasonal norms without a self-join: the month and year of each register's newest k reads ...
-    positions = range(1, k + 1)
-    newest = (
-        select(
-            latest.c.meter_id,
-            latest.c.register,
-            *(func.max(case((latest.c.rn == i, latest.c.mon))).label(f"mon{i}") for i in positions),
-            *(func.max(case((latest.c.rn == i, latest.c.yr))).label(f"yr{i}") for i in positions),
-        )
-        .group_by(latest.c.meter_id, latest.c.register)
-        .subquery("newest")
-    )
-    # ... then one pass over the history: usable intervals, the mean of the 12 before the newest, and
-    # for each of the newest k the mean use in the same month of earlier years.
-    norm_cols = []
-    for i in positions:
-        same_month = case(
-            (and_(u.c.use >= 0, u.c.mon == newest.c[f"mon{i}"], u.c.yr < newest.c[f"yr{i}"]), u.c.use)
-        )
-        norm_cols += [func.avg(same_month).label(f"norm{i}"), func.count(same_month).label(f"n{i}")]
-    stats = (
-        select(
-            u.c.meter_id,
-            u.c.register,
-            func.sum(case((u.c.use >= 0, 1), else_=0)).label("history"),
-            func.avg(case((and_(u.c.rn >= 2, u.c.rn <= 13, u.c.use >= 0), u.c.use), else_=None)).label(
-                "recent"
-            ),
-            func.max(u.c.read_at).label("last_at"),
-            *norm_cols,
-        )
-        .join(newest, and_(newest.c.meter_id == u.c.meter_id, newest.c.register == u.c.register))
-        .group_by(u.c.meter_id, u.c.register)
-        .cte("stats")
-    )
-    norm = case(*((latest.c.rn == i, stats.c[f"norm{i}"]) for i in positions), else_=None)
-    norm_n = case(*((latest.c.rn == i, stats.c[f"n{i}"]) for i in positions), else_=None)
+        heads_q = heads_q.where(MeterRead.meter_id.in_(list(meter_ids)))
+    heads = heads_q.subquery("heads")
+    # The newest read, then each read before it: one row per register, one group of columns per read.
+    levels = [aliased(MeterRead, name=f"r{i}") for i in range(k)]
+    per_read = []
+    for r in levels:
+        per_read += [
+            r.id,
+            r.read_at,
+            cast(r.reading, Float),
+            r.use,
+            r.rolled,
+            r.norm,
+            r.norm_count,
+            r.read_code,
+            r.estimated,
+            r.validation,
+        ]
+    head = levels[0]
     cur = current_accounts()
+    query = select(
+        head.meter_id,
+        head.register,
+        head.history_count,
+        head.recent_mean,
+        Meter.service_point_id,
+        Meter.dials,
+        Meter.decimals,
+        Meter.multiplier,
+        Meter.unit,
+        Account.id,
+        Account.status,
+        Account.occupied,
+        *per_read,
+    ).select_from(heads)
+    query = query.join(head, head.id == heads.c.id)
+    for before, r in itertools.pairwise(levels):
+        query = query.outerjoin(r, r.id == before.prev_read_id)
     query = (
-        select(
-            latest.c.meter_id,
-            latest.c.register,
-            latest.c.rn,
-            latest.c.id,
-            latest.c.read_at,
-            latest.c.reading,
-            latest.c.use,
-            latest.c.rolled,
-            latest.c.read_code,
-            latest.c.estimated,
-            norm,
-            norm_n,
-            stats.c.history,
-            stats.c.recent,
-            Meter.service_point_id,
-            Meter.dials,
-            Meter.decimals,
-            Meter.multiplier,
-            Meter.unit,
-            Account.id,
-            Account.status,
-            Account.occupied,
-            latest.c.validation,
-        )
-        .join(stats, and_(stats.c.meter_id == latest.c.meter_id, stats.c.register == latest.c.register))
-        .join(Meter, Meter.id == latest.c.meter_id)
+        query.join(Meter, Meter.id == head.meter_id)
         .outerjoin(cur, cur.c.sp_id == Meter.service_point_id)
         .outerjoin(Account, Account.id == cur.c.account_id)
-        .where(
-            Meter.status == "in_service",
-            Meter.service_point_id.is_not(None),
-            stats.c.last_at >= recent_from,
-        )
-        .order_by(latest.c.meter_id, latest.c.register, latest.c.rn)
+        .where(heads.c.rn == 1, Meter.status == "in_service", Meter.service_point_id.is_not(None))
+        .order_by(head.meter_id, head.register)
     )
+    width = 10  # columns per read above
     out: list[MeterFacts] = []
-    group: list[Any] = []
-
-    def flush() -> None:
-        first = group[0]
+    # Core, not the ORM: 100,000 plain rows without ORM row processing.
+    for row in db_session.connection().execute(query):
+        intervals = []
+        for at in range(12, 12 + width * k, width):
+            if row[at] is None:
+                break
+            intervals.append(
+                # Positional, in Interval's field order.
+                Interval(
+                    row[at],  # read_id
+                    row[at + 1],  # read_at
+                    row[at + 2],  # reading
+                    row[at + 3],  # use
+                    bool(row[at + 4]),  # rolled
+                    row[at + 5],  # norm
+                    row[at + 6] or 0,  # norm_count
+                    row[at + 7] or "",  # read_code
+                    bool(row[at + 8]),  # estimated
+                    bool(row[at + 9]),  # validated
+                )
+            )
         out.append(
             MeterFacts(
-                meter_id=first[0],
-                register=first[1],
-                service_point_id=first[14],
-                dials=first[15],
-                decimals=first[16],
-                multiplier=first[17],
-                unit=first[18],
-                account_id=first[19],
-                account_status=first[20],
-                occupied=bool(first[21]) if first[21] is not None else False,
-                intervals=tuple(
-                    # Positional, in Interval's field order (200,000 of them on a district run).
-                    Interval(
-                        row[3],  # read_id
-                        row[4],  # read_at
-                        row[5],  # reading
-                        None if row[6] is None else float(row[6]),  # use
-                        bool(row[7]),  # rolled
-                        None if row[10] is None else float(row[10]),  # norm
-                        row[11] or 0,  # norm_count
-                        row[8] or "",  # read_code
-                        bool(row[9]),  # estimated
-                        bool(row[22]),  # validated
-                    )
-                    for row in group
-                ),
-                # The latest interval is not history for its own limits.
-                history_count=max(0, int(first[12] or 0) - (first[6] is not None and first[6] >= 0)),
-                recent_mean=None if first[13] is None else float(first[13]),
+                meter_id=row[0],
+                register=row[1],
+                service_point_id=row[4],
+                dials=row[5],
+                decimals=row[6],
+                multiplier=row[7],
+                unit=row[8],
+                account_id=row[9],
+                account_status=row[10],
+                occupied=bool(row[11]) if row[11] is not None else False,
+                intervals=tuple(intervals),
+                history_count=row[2] or 0,
+                recent_mean=row[3],
             )
         )
-
-    with _analytic_settings(db_session):
-        # Core, not the ORM: 200,000 plain rows without ORM row processing (about a second saved).
-        rows = db_session.connection().execute(query).all()
-    for row in rows:
-        if group and (row[0], row[1]) != (group[0][0], group[0][1]):
-            flush()
-            group = []
-        group.append(row)
-    if group:
-        flush()
     return out
 
 
