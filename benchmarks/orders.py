@@ -239,6 +239,8 @@ def main() -> None:
         "set-based queries instead of a handful of queries per account. Goal from the issue: under 10 s on "
         "PostgreSQL.",
         "",
+        "Reread counts depend on the day the benchmark runs: the import validates the newest reads with the real date as its run date (rereads it raises are not counted here), the runs use the fixed run date.",
+        "",
         "Compare the backends and the peer within one run: absolute times move with the host (on the "
         "same machine kind in one session the peer's PostgreSQL sample took from 5.4 s to 10.0 s).",
     ]
