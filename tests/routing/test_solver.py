@@ -141,3 +141,36 @@ def test_same_seed_same_plan() -> None:
     params = SolveParams(time_limit_s=5.0, seed=3, solution_limit=100)
     first, second = solve(p, params), solve(p, params)
     assert first == second
+
+
+def test_portfolio_pairs_the_warm_start_with_cold_starts() -> None:
+    """Worker 1 starts from the construction, the others from OR-Tools' own first solutions (rotated
+    by the seed); when re-planning every worker starts from the current plan, each searching differently."""
+    from routing.solver import WARM, _portfolio
+
+    two = _portfolio(SolveParams(time_limit_s=1, workers=2), cold_allowed=True)
+    assert [s.first_solution for s in two] == [WARM, "PARALLEL_CHEAPEST_INSERTION"]
+    rotated = _portfolio(SolveParams(time_limit_s=1, workers=2, seed=1), cold_allowed=True)
+    assert [s.first_solution for s in rotated] == [WARM, "LOCAL_CHEAPEST_INSERTION"]
+    assert [s.first_solution for s in _portfolio(SolveParams(time_limit_s=1), cold_allowed=True)] == [WARM]
+    replan = _portfolio(SolveParams(time_limit_s=1, workers=3), cold_allowed=False)
+    assert {s.first_solution for s in replan} == {WARM} and len({s.gls_lambda for s in replan}) == 3
+
+
+def test_two_workers_place_every_stop_within_its_window() -> None:
+    """The multi-process path (a warm and a cold worker) returns a complete, window-respecting plan."""
+    stops = [
+        stop(
+            f"s{i}",
+            (i * 7) % 11,
+            (i * 5) % 13,
+            windows=(TimeWindow(8 * HOUR + 30 * MIN * (i % 4), 12 * HOUR),),
+        )
+        for i in range(12)
+    ]
+    plan = solve(problem([tech("t1"), tech("t2")], stops), SolveParams(time_limit_s=2.0, workers=2))
+    assert not plan.unassigned
+    for r in plan.routes:
+        for v in r.visits:
+            i = int(v.stop_id[1:])
+            assert 8 * HOUR + 30 * MIN * (i % 4) <= v.start_s <= 12 * HOUR
