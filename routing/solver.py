@@ -156,10 +156,10 @@ def _portfolio(params: SolveParams, *, cold_allowed: bool) -> list[_Strategy]:
     """One strategy per worker: the warm start first, then OR-Tools' first solutions rotated by the seed."""
     if params.first_solution is not None:
         return [_Strategy(params.first_solution, params.metaheuristic, 0.1)]
-    warm = _Strategy(WARM, params.metaheuristic, 0.1)
     if not cold_allowed:
         # Every worker from the caller's plan; a different GLS lambda each, so that they differ.
         return [_Strategy(WARM, params.metaheuristic, 0.1 * (1 + w)) for w in range(max(1, params.workers))]
+    warm = _Strategy(WARM, params.metaheuristic, 0.1)
     offset = params.seed % len(PORTFOLIO)
     rotated = PORTFOLIO[offset:] + PORTFOLIO[:offset]
     cold = [_Strategy(fs, params.metaheuristic, lam) for fs, _, lam in rotated]

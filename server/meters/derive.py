@@ -41,8 +41,8 @@ RECENT_READS = 12  # reads before this one whose mean use is the norm's fall-bac
 UNDERIVED = text("NOT meter_reads.derived")  # the ix_meter_reads_underived predicate, verbatim
 
 
-def register_top(dials: Any, decimals: Any) -> ColumnElement[Any]:
-    """10 ** (dials - decimals), the register's capacity, as a CASE (SQLite may lack POWER())."""
+def _register_top_sql(dials: Any, decimals: Any) -> ColumnElement[Any]:
+    """SQL twin of `rules.reads.register_top`: 10 ** (dials - decimals) as a CASE (SQLite may lack POWER())."""
     digits = dials - decimals
     return case(*((digits == n, literal(float(10**n))) for n in range(13)), else_=literal(1e12))
 
@@ -80,12 +80,13 @@ def _check_policy(db_session: Session, policy: Policy) -> None:
     wanted = fingerprint(policy)
     row = db_session.get(ReadDerivation, 1)
     if row is None:
+        # Reads derived before the table was filled cannot be trusted to match either.
         db_session.add(ReadDerivation(id=1, fingerprint=wanted))
-        # Reads derived before the table was filled cannot be trusted to match: derive them again.
-        db_session.execute(update(MeterRead).where(MeterRead.derived).values(derived=False))
     elif row.fingerprint != wanted:
         row.fingerprint = wanted
-        db_session.execute(update(MeterRead).where(MeterRead.derived).values(derived=False))
+    else:
+        return
+    db_session.execute(update(MeterRead).where(MeterRead.derived).values(derived=False))
     db_session.flush()
 
 
@@ -117,7 +118,7 @@ def derive_pending(db_session: Session, policy: Policy) -> int:
     )
     if not pending_registers(db_session):
         return 0
-    d = derivations(policy, underived_only=True)
+    d = _derivations(policy)
     with _analytic_settings(db_session):
         result = db_session.execute(
             update(MeterRead)
@@ -141,18 +142,20 @@ def derive_pending(db_session: Session, policy: Policy) -> int:
     return int(result.rowcount or 0)
 
 
-def derivations(policy: Policy, *, underived_only: bool) -> Any:
-    """Subquery: each read to (re)derive, with its derived values (see the module docstring): every read of
-    a register from its earliest underived read on, or, with `underived_only` false, every read."""
+def _derivations(policy: Policy) -> Any:
+    """Subquery: every read of a register holding an underived read, with its derived values (see the
+    module docstring) and `first_at`, the register's earliest underived read (the UPDATE writes from there on)."""
     reads_p = policy.reads
-    pending_q = select(
-        MeterRead.meter_id.label("meter_id"),
-        MeterRead.register.label("register"),
-        func.min(MeterRead.read_at).label("first_at"),
-    ).group_by(MeterRead.meter_id, MeterRead.register)
-    if underived_only:
-        pending_q = pending_q.where(UNDERIVED)
-    pending = pending_q.subquery("pending")
+    pending = (
+        select(
+            MeterRead.meter_id.label("meter_id"),
+            MeterRead.register.label("register"),
+            func.min(MeterRead.read_at).label("first_at"),
+        )
+        .where(UNDERIVED)
+        .group_by(MeterRead.meter_id, MeterRead.register)
+        .subquery("pending")
+    )
     register = (MeterRead.meter_id, MeterRead.register)
     in_time = (MeterRead.read_at, MeterRead.id)
     reading = cast(MeterRead.reading, Float)
@@ -165,7 +168,7 @@ def derivations(policy: Policy, *, underived_only: bool) -> Any:
             reading.label("reading"),
             func.lag(reading).over(partition_by=register, order_by=in_time).label("prev"),
             func.lag(MeterRead.id).over(partition_by=register, order_by=in_time).label("prev_id"),
-            register_top(Meter.dials, Meter.decimals).label("top"),
+            _register_top_sql(Meter.dials, Meter.decimals).label("top"),
             pending.c.first_at,
         )
         .join(

@@ -1,9 +1,9 @@
 """Gather the facts the rules need with a few set-based queries (no query per account).
 
 Each function runs one or two SELECTs over the whole district (or the accounts/meters asked for) and
-returns the plain dataclasses of `server.orders.rules`. The read facts use window functions (LAG,
-ROW_NUMBER) that SQLite 3.25+ and PostgreSQL both run; interval use and rollover are computed in SQL
-exactly as `rules.reads.interval_use` does in Python (a test holds the two together).
+returns the plain dataclasses of `server.orders.rules`. The read facts come from what each read stored
+when it arrived (`server.meters.derive`: interval use, rollover, seasonal norm, history): the newest
+read of each register and, through `prev_read_id`, the few before it.
 """
 
 from __future__ import annotations
