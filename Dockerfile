@@ -13,6 +13,8 @@ COPY mobile ./mobile
 COPY device_bridge ./device_bridge
 COPY alembic.ini ./
 RUN uv sync --frozen --no-default-groups
+# Compile the routing search into numba's cache at build time (the runtime user cannot write /app).
+RUN .venv/bin/python -c "from routing.ruin_recreate import warm_up; warm_up()"
 RUN useradd --create-home curbstop && mkdir -p /app/var && chown curbstop /app/var
 USER curbstop
 ENV CURBSTOP_HOST=0.0.0.0 CURBSTOP_PORT=8000 PATH="/app/.venv/bin:$PATH"

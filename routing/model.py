@@ -252,8 +252,8 @@ class SolveParams:
     time_limit_s
         Wall-clock limit for the search.
     seed
-        Seeds every randomised choice; with ``solution_limit`` set (or a search that stops
-        before the time limit) the same problem and seed give the same plan.
+        Seeds every randomised choice; with ``solution_limit`` and ``iteration_limit`` set (or a
+        search that stops before the time limit) the same problem and seed give the same plan.
     solution_limit
         Stop after this many improving solutions; makes the result independent of machine speed.
     workers
@@ -263,8 +263,13 @@ class SolveParams:
     priority_factor
         Each priority level up costs this many times more to leave out, so one stop of priority
         p outweighs ``priority_factor`` stops of priority p + 1.
+    iteration_limit
+        Stop ruin and recreate after this many iterations (its temperature then falls by
+        iteration, not by the clock); with ``solution_limit`` as well, the plan does not depend
+        on machine speed.
     first_solution
-        An OR-Tools first-solution strategy name to use instead of the portfolio.
+        An OR-Tools first-solution strategy name to use instead of the portfolio (and instead
+        of ruin and recreate).
     metaheuristic
         OR-Tools local-search metaheuristic; ``GREEDY_DESCENT`` stops at the first local optimum.
     """
@@ -272,6 +277,7 @@ class SolveParams:
     time_limit_s: float
     seed: int = 0
     solution_limit: int | None = None
+    iteration_limit: int | None = None
     workers: int = 1
     drop_penalty_s: int = 100_000
     priority_factor: int = 10
@@ -283,6 +289,8 @@ class SolveParams:
             raise ValueError(f"SolveParams.time_limit_s must be > 0, got {self.time_limit_s!r}")
         _check_int("SolveParams.seed", self.seed, minimum=0)
         _check_int("SolveParams.workers", self.workers, minimum=1)
+        if self.iteration_limit is not None:
+            _check_int("SolveParams.iteration_limit", self.iteration_limit, minimum=0)
         _check_int("SolveParams.drop_penalty_s", self.drop_penalty_s, minimum=1)
         _check_int("SolveParams.priority_factor", self.priority_factor, minimum=1)
         if self.solution_limit is not None:

@@ -11,8 +11,11 @@ Model
 * Every stop is optional through a disjunction whose penalty grows by ``priority_factor`` per
   priority level, so the least urgent work is dropped first; locked stops cost far more.
 * Locked sequences fix the vehicle and the relative order (a ``rank`` counting dimension).
-* Search: a first-solution heuristic then guided local search; with ``workers > 1`` a portfolio
-  of strategies runs in separate processes and the cheapest plan wins.
+* Search: when the problem has no breaks and no locked sequences, each worker improves our
+  construction by ruin and recreate (routing/ruin_recreate.py) for most of the budget and OR-Tools'
+  guided local search polishes the result and checks every constraint; otherwise a first-solution
+  heuristic then guided local search. With ``workers > 1`` the workers run in separate processes
+  (different seeds, or a portfolio of OR-Tools strategies) and the cheapest plan wins.
 """
 
 from __future__ import annotations
@@ -47,6 +50,10 @@ from routing.travel import HaversineTravel, TravelTimeSource
 # windows (R101: 0.6% against 4.7% above the optimum) and worse elsewhere, so running both side by side
 # beats two copies of either. PATH_CHEAPEST_ARC finds no solution at all on tight windows (R101).
 WARM = "CONSTRUCTION"
+# Ruin and recreate, where it applies, gets this share of a worker's budget; OR-Tools' guided local
+# search polishes its plan for the rest (measured on Solomon instances at 10 s: 0.2% above the optima
+# against 4.2% for the OR-Tools portfolio alone).
+RUIN_SHARE = 0.9
 PORTFOLIO: tuple[tuple[str, str, float], ...] = (
     ("PARALLEL_CHEAPEST_INSERTION", "GUIDED_LOCAL_SEARCH", 0.1),
     ("LOCAL_CHEAPEST_INSERTION", "GUIDED_LOCAL_SEARCH", 0.1),
@@ -59,6 +66,7 @@ class _Strategy:
     first_solution: str
     metaheuristic: str
     gls_lambda: float
+    ruin_seed: int | None = None  # run ruin and recreate with this seed before OR-Tools
 
 
 def travel_matrix(problem: Problem, travel: TravelTimeSource | None = None) -> list[list[int]]:
@@ -106,6 +114,13 @@ def solve(
     constructed: Plan | None = None
     # A caller's plan (re-planning) is where every worker starts; otherwise only the warm one does.
     cold_allowed = initial_routes is None
+    ruin = False
+    if problem.stops and params.first_solution is None:
+        from routing import ruin_recreate
+
+        ruin = ruin_recreate.supports(problem)
+        if ruin:
+            ruin_recreate.warm_up()  # compile (or load) once here, not in every worker
     if initial_routes is None and problem.stops:
         # OR-Tools' own first-solution heuristics stall on large days with breaks, skills and
         # windows (see routing/construct.py); start its local search from our construction instead,
@@ -113,8 +128,8 @@ def solve(
         built = construct(problem, matrix)
         initial_routes = built
         constructed = _constructed_plan(problem, matrix, built)
-        params = replace(params, time_limit_s=max(0.05, params.time_limit_s - (time.monotonic() - started)))
-    strategies = _portfolio(params, cold_allowed=cold_allowed)
+    params = replace(params, time_limit_s=max(0.05, params.time_limit_s - (time.monotonic() - started)))
+    strategies = _portfolio(params, cold_allowed=cold_allowed, ruin=ruin)
 
     def start_of(strategy: _Strategy) -> Mapping[str, Sequence[str]] | None:
         return initial_routes if strategy.first_solution == WARM else None
@@ -152,10 +167,19 @@ def _constructed_plan(problem: Problem, matrix: Sequence[Sequence[int]], built: 
     return Plan(routes, unassigned, travel, travel, "construction")
 
 
-def _portfolio(params: SolveParams, *, cold_allowed: bool) -> list[_Strategy]:
-    """One strategy per worker: the warm start first, then OR-Tools' first solutions rotated by the seed."""
+def _portfolio(params: SolveParams, *, cold_allowed: bool, ruin: bool = False) -> list[_Strategy]:
+    """One strategy per worker.
+
+    Ruin and recreate from the warm start with a different seed per worker where it applies; else
+    the warm start first, then OR-Tools' first solutions rotated by the seed.
+    """
     if params.first_solution is not None:
         return [_Strategy(params.first_solution, params.metaheuristic, 0.1)]
+    if ruin:
+        return [
+            _Strategy(WARM, params.metaheuristic, 0.1, ruin_seed=params.seed + w)
+            for w in range(max(1, params.workers))
+        ]
     if not cold_allowed:
         # Every worker from the caller's plan; a different GLS lambda each, so that they differ.
         return [_Strategy(WARM, params.metaheuristic, 0.1 * (1 + w)) for w in range(max(1, params.workers))]
@@ -180,6 +204,18 @@ def _solve_one(
     initial_routes: Mapping[str, Sequence[str]] | None,
 ) -> Plan:
     started = time.monotonic()
+    if strategy.ruin_seed is not None and initial_routes is not None:
+        from routing import ruin_recreate
+
+        initial_routes = ruin_recreate.improve(
+            problem,
+            matrix,
+            initial_routes,
+            _penalties(problem, params),
+            time_limit_s=RUIN_SHARE * params.time_limit_s,
+            seed=strategy.ruin_seed,
+            iteration_limit=params.iteration_limit,
+        )
     stops = problem.stops
     techs = problem.technicians
     n_stops = len(stops)

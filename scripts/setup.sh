@@ -33,6 +33,9 @@ fi
 
 log "syncing Python packages from uv.lock"
 uv sync --frozen --quiet
+# Compile the routing search once (numba caches it next to the module), so that neither the first
+# plan nor the first test waits for the compiler.
+uv run --frozen --no-sync python -c "from routing.ruin_recreate import warm_up; warm_up()"
 
 if [ ! -x node_modules/.bin/pouchdb-server ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing npm packages from package-lock.json"

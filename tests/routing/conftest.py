@@ -41,5 +41,5 @@ def problem(techs: list[Technician], stops: list[Stop], **kwargs: object) -> Pro
 
 @pytest.fixture
 def quick() -> SolveParams:
-    """A short deterministic search: stops after a fixed number of solutions."""
-    return SolveParams(time_limit_s=2.0, seed=1, solution_limit=200)
+    """A short deterministic search: stops after fixed numbers of iterations and solutions."""
+    return SolveParams(time_limit_s=2.0, seed=1, solution_limit=200, iteration_limit=2000)

@@ -136,9 +136,9 @@ def test_overtime_is_priced_and_reported(quick: SolveParams) -> None:
 
 
 def test_same_seed_same_plan() -> None:
-    """With a solution limit the plan is a function of the problem and seed alone."""
+    """With iteration and solution limits the plan is a function of the problem and seed alone."""
     p = problem([tech("t1"), tech("t2")], [stop(f"s{i}", (i * 7) % 11, (i * 5) % 13) for i in range(15)])
-    params = SolveParams(time_limit_s=5.0, seed=3, solution_limit=100)
+    params = SolveParams(time_limit_s=5.0, seed=3, solution_limit=100, iteration_limit=3000)
     first, second = solve(p, params), solve(p, params)
     assert first == second
 

@@ -1,0 +1,534 @@
+"""Ruin and recreate: the large-neighbourhood search that improves a plan before OR-Tools polishes it.
+
+OR-Tools' guided local search moves one or two stops at a time; on days with tight windows it settles
+several per cent above the best plans known. This module runs slack induction by string removals
+(SISR, Christiaens and Vanden Berghe, Transportation Science 2020) over the same model:
+
+* **ruin**: pick a random stop, walk its nearest neighbours, and from the routes they are on cut a
+  string of consecutive stops (or a string with a kept gap in the middle), a few routes at a time;
+* **recreate**: put every unplaced stop back where it adds the least travel, in an order drawn by
+  chance (random, largest demand, farthest, closest, tightest window), urgent priorities first, each
+  position skipped with a small probability ("blinks") so equal choices do not always win;
+* **accept** by simulated annealing on travel plus the drop penalty of every unplaced stop, the
+  temperature falling geometrically from a few average arcs to a small fraction of one.
+
+Feasibility of an insertion is checked in constant time from each route's earliest and latest
+service starts (forward and backward passes, several windows per stop allowed), so the search makes
+hundreds of thousands of moves in seconds; the hot loops are compiled with numba.
+
+What it models: travel, service, every window of a stop, capacity, the shift start and the latest
+end (shift end plus overtime, capped by ``max_work_s``), allowed technicians (skills, pins) and drop
+penalties by priority. What it does not: breaks, locked sequences and the price of overtime; the
+solver only calls it for problems without breaks and locks (``supports``) and always hands its result
+to OR-Tools, which checks every constraint again and polishes the plan.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from numba import njit
+
+from routing.diagnose import skilled_technicians
+from routing.model import Location, Problem, Stop, Technician, TimeWindow
+from routing.travel import HaversineTravel
+
+Pack = tuple[np.ndarray, ...]  # the arrays the compiled functions take (see _Arrays.pack, _State.pack)
+NONE = -(1 << 62)  # "no time": no window point satisfies the request
+MAX_CARDINALITY = 10  # SISR's L_max: longest string cut from one route
+MEAN_REMOVED = 10  # SISR's c-bar: stops removed per ruin, on average
+BLINK = 0.01  # probability of skipping an insertion position
+NEIGHBOURS = 64  # stops kept in each stop's neighbour list (the ruin walks these)
+CHUNK = 64  # iterations per compiled call between looks at the clock
+START_ARCS = 4.0  # starting temperature, in average arcs of the first plan
+END_ARCS = 0.02  # final temperature, in average arcs
+
+
+def supports(problem: Problem) -> bool:
+    """Whether the ruin-and-recreate model covers ``problem`` (no breaks, no locked sequences)."""
+    return not problem.locked and not any(t.breaks for t in problem.technicians)
+
+
+def warm_up() -> None:
+    """Compile the search (or load it from numba's cache) on a two-stop problem.
+
+    The solver calls this before it starts worker processes, so they inherit the compiled code;
+    ``make setup`` calls it so that the first plan of the day does not wait for the compiler.
+    """
+    global _warm
+    if _warm:
+        return
+    yard = Location(0.0, 0.0)
+    shift = TimeWindow(0, 8 * 3600)
+    problem = Problem(
+        technicians=(Technician("t", yard, shift),),
+        stops=(
+            Stop("a", Location(0.01, 0.0), 600, (TimeWindow(0, 4 * 3600),)),
+            Stop("b", Location(0.0, 0.01), 600, demand=1),
+        ),
+    )
+    matrix = HaversineTravel().matrix([*(s.location for s in problem.stops), yard, yard])
+    improve(problem, matrix, {"t": ["a", "b"]}, {3: 1}, time_limit_s=60.0, seed=0, iteration_limit=2)
+    _warm = True
+
+
+_warm = False
+
+
+def improve(
+    problem: Problem,
+    matrix: Sequence[Sequence[int]],
+    routes: Mapping[str, Sequence[str]],
+    penalties: Mapping[int, int],
+    *,
+    time_limit_s: float,
+    seed: int,
+    iteration_limit: int | None = None,
+) -> dict[str, list[str]]:
+    """Improve ``routes`` (technician id -> stop ids) by ruin and recreate; return the best plan found.
+
+    Parameters
+    ----------
+    problem
+        A problem ``supports`` accepts.
+    matrix
+        Travel seconds between the model's nodes (stops, then each technician's start and end).
+    routes
+        A feasible starting plan; stops left out of it are tried again in every recreate.
+    penalties
+        Drop penalty per priority level, in travel seconds.
+    time_limit_s
+        Wall-clock budget.
+    seed
+        Seeds every random choice.
+    iteration_limit
+        Stop after this many iterations even if time is left; the temperature then falls by
+        iteration, not by the clock, so the same inputs and seed give the same plan.
+
+    Returns
+    -------
+    dict[str, list[str]]
+        Technician id -> stop ids in visiting order, at least as good as ``routes``.
+    """
+    started = time.monotonic()
+    if not supports(problem):
+        raise ValueError("ruin and recreate does not model breaks or locked sequences")
+    data = _Arrays(problem, matrix, penalties)
+    current = _load(data, routes) if data.n else None
+    if current is None:  # nothing to place, or the plan does not time out under this model
+        return {t.id: list(routes.get(t.id, ())) for t in problem.technicians}
+    work, best = current.copy(), current.copy()
+    totals = np.array([_cost(data.pack(), current.pack())] * 2, dtype=np.int64)  # current, best
+    arcs = max(1, int((current.lens > 0).sum() + current.lens.sum()))
+    arc = max(1.0, float(current.travel.sum()) / arcs)
+    hot, cold = START_ARCS * arc, END_ARCS * arc
+    _seed(seed)
+    p, s, w, b = data.pack(), current.pack(), work.pack(), best.pack()
+    done = 0
+    while True:
+        elapsed = time.monotonic() - started
+        if iteration_limit is not None:
+            if done >= iteration_limit or elapsed >= time_limit_s:
+                break
+            steps = min(CHUNK, iteration_limit - done)
+            frac_from, frac_to = done / iteration_limit, (done + steps) / iteration_limit
+        else:
+            if elapsed >= time_limit_s:
+                break
+            steps = CHUNK
+            frac_from = elapsed / time_limit_s
+            frac_to = min(
+                1.0, frac_from + (elapsed / max(1, done)) * steps / time_limit_s if done else frac_from
+            )
+        _iterate(p, s, w, b, totals, steps, hot * (cold / hot) ** frac_from, hot * (cold / hot) ** frac_to)
+        done += steps
+    stops = problem.stops
+    return {
+        tech_id: [stops[i].id for i in row] for tech_id, row in zip(data.tech_ids, best.rows(), strict=True)
+    }
+
+
+class _Arrays:
+    """The problem as numpy arrays for the compiled loops (``pack`` gives the tuple they take)."""
+
+    def __init__(self, problem: Problem, matrix: Sequence[Sequence[int]], penalties: Mapping[int, int]):
+        stops, techs = problem.stops, problem.technicians
+        n, n_techs = len(stops), len(techs)
+        self.n, self.v = n, n_techs
+        self.stop_index = {s.id: i for i, s in enumerate(stops)}
+        self.tech_ids = [t.id for t in techs]
+        self.dist = np.asarray(matrix, dtype=np.int64)
+        self.service = np.array([s.service_s for s in stops] + [0] * (2 * n_techs), dtype=np.int64)
+        self.demand = np.array([s.demand for s in stops], dtype=np.int64)
+        total = int(self.demand.sum())
+        self.capacity = np.array([total if t.capacity is None else t.capacity for t in techs], dtype=np.int64)
+        self.shift_start = np.array([t.shift.start_s for t in techs], dtype=np.int64)
+        latest = []
+        for t in techs:
+            end = t.shift.end_s + t.max_overtime_s
+            if t.max_work_s is not None:
+                end = min(end, t.shift.start_s + t.max_work_s)
+            latest.append(end)
+        self.latest_end = np.array(latest, dtype=np.int64)
+        horizon = int(self.latest_end.max(initial=0))
+        width = max([len(s.windows) for s in stops] + [1])
+        self.win_start = np.zeros((n, width), dtype=np.int64)
+        self.win_end = np.full((n, width), horizon, dtype=np.int64)
+        self.n_win = np.ones(n, dtype=np.int64)
+        for i, s in enumerate(stops):
+            if s.windows:
+                self.n_win[i] = len(s.windows)
+                for j, w in enumerate(s.windows):
+                    self.win_start[i, j] = w.start_s
+                    self.win_end[i, j] = w.end_s
+        self.allowed = np.zeros((n, n_techs), dtype=np.bool_)
+        for i, s in enumerate(stops):
+            for v in skilled_technicians(problem, s)[0]:
+                self.allowed[i, v] = True
+        self.eligible = np.asarray(self.allowed.any(axis=1), dtype=np.bool_)
+        # Rank 0 is the most urgent level present: recreate inserts by rank first.
+        levels = sorted({s.priority for s in stops})
+        self.rank = np.array([levels.index(s.priority) for s in stops], dtype=np.int64)
+        self.penalty = np.array([penalties[s.priority] for s in stops], dtype=np.int64)
+        # The far/close orders measure from the first technician's start.
+        self.from_depot = self.dist[n, :n].astype(np.float64) if n_techs else np.zeros(n)
+        self.last_window_end = self.win_end[np.arange(n), self.n_win - 1].astype(np.float64)
+        sym = self.dist[:n, :n] + self.dist[:n, :n].T
+        np.fill_diagonal(sym, -1)  # each stop is first in its own list
+        self.neighbours = np.argsort(sym, axis=1, kind="stable")[:, : min(n, NEIGHBOURS)].astype(np.int64)
+
+    def pack(self) -> Pack:
+        return (
+            self.dist,
+            self.service,
+            self.demand,
+            self.win_start,
+            self.win_end,
+            self.n_win,
+            self.shift_start,
+            self.latest_end,
+            self.capacity,
+            self.allowed,
+            self.eligible,
+            self.rank,
+            self.penalty,
+            self.from_depot,
+            self.last_window_end,
+            self.neighbours,
+        )
+
+
+class _State:
+    """One solution as arrays: routes by row, their earliest/latest service starts, load and travel."""
+
+    def __init__(self, n: int, n_techs: int):
+        width = max(1, n)
+        self.routes = np.full((n_techs, width), -1, dtype=np.int64)
+        self.lens = np.zeros(n_techs, dtype=np.int64)
+        self.est = np.zeros((n_techs, width), dtype=np.int64)
+        self.lat = np.zeros((n_techs, width), dtype=np.int64)
+        self.load = np.zeros(n_techs, dtype=np.int64)
+        self.travel = np.zeros(n_techs, dtype=np.int64)
+        self.where = np.full(n, -1, dtype=np.int64)  # technician row of each stop, -1 unplaced
+
+    def pack(self) -> Pack:
+        return (self.routes, self.lens, self.est, self.lat, self.load, self.travel, self.where)
+
+    def copy(self) -> _State:
+        other = _State(0, 0)
+        for name in ("routes", "lens", "est", "lat", "load", "travel", "where"):
+            setattr(other, name, getattr(self, name).copy())
+        return other
+
+    def rows(self) -> list[list[int]]:
+        return [[int(i) for i in self.routes[v, : self.lens[v]]] for v in range(len(self.lens))]
+
+
+def _load(data: _Arrays, routes: Mapping[str, Sequence[str]]) -> _State | None:
+    """The state of ``routes``, or None if one of them is infeasible under this model."""
+    state = _State(data.n, data.v)
+    for v, tech_id in enumerate(data.tech_ids):
+        seq = [data.stop_index[s] for s in routes.get(tech_id, ()) if s in data.stop_index]
+        if any(not data.allowed[i, v] for i in seq):
+            return None
+        state.routes[v, : len(seq)] = seq
+        state.lens[v] = len(seq)
+        state.where[seq] = v
+    for v in range(data.v):
+        if not _time_route(data.pack(), state.pack(), v):
+            return None
+    return state
+
+
+# ---------------------------------------------------------------------------------------------------
+# Compiled core. P is _Arrays.pack(), S/W are _State.pack() of the current and working solution.
+
+
+@njit(cache=True)
+def _seed(seed: int) -> None:
+    np.random.seed(seed)
+
+
+@njit(cache=True)
+def _first_start(ws: np.ndarray, we: np.ndarray, nw: np.ndarray, u: int, arrival: int) -> int:
+    """Earliest service start at ``u`` for an arrival at ``arrival`` (waiting allowed), or NONE."""
+    for k in range(nw[u]):
+        if arrival <= we[u, k]:
+            return int(max(arrival, ws[u, k]))
+    return NONE
+
+
+@njit(cache=True)
+def _latest_start(ws: np.ndarray, we: np.ndarray, nw: np.ndarray, u: int, bound: int) -> int:
+    """Latest service start at ``u`` no later than ``bound``, or NONE."""
+    for k in range(nw[u] - 1, -1, -1):
+        if bound >= ws[u, k]:
+            return int(min(bound, we[u, k]))
+    return NONE
+
+
+@njit(cache=True)
+def _time_route(P: Pack, S: Pack, v: int) -> bool:
+    """Recompute row ``v``'s service starts, load and travel; False if the route is infeasible."""
+    dist, service, demand, ws, we, nw, shift_start, latest_end, capacity = P[:9]
+    routes, lens, est, lat, load, travel = S[:6]
+    n = demand.shape[0]
+    length = lens[v]
+    prev = n + 2 * v
+    t = shift_start[v]
+    total = 0
+    weight = 0
+    for k in range(length):
+        u = routes[v, k]
+        s = _first_start(ws, we, nw, u, t + dist[prev, u])
+        if s == NONE:
+            return False
+        est[v, k] = s
+        total += dist[prev, u]
+        weight += demand[u]
+        t = s + service[u]
+        prev = u
+    end = n + 2 * v + 1
+    total += dist[prev, end] if length > 0 else 0
+    if t + dist[prev, end] > latest_end[v] or weight > capacity[v]:
+        return False
+    bound = latest_end[v]
+    nxt = end
+    for k in range(length - 1, -1, -1):
+        u = routes[v, k]
+        s = _latest_start(ws, we, nw, u, bound - dist[u, nxt] - service[u])
+        if s == NONE or s < est[v, k]:
+            return False
+        lat[v, k] = s
+        bound = s
+        nxt = u
+    load[v] = weight
+    travel[v] = total
+    return True
+
+
+@njit(cache=True)
+def _copy_rows(src: Pack, dst: Pack, touched: np.ndarray) -> None:
+    """Make the ``touched`` rows of ``dst`` equal to those of ``src`` (stop locations included)."""
+    s_routes, s_lens, s_est, s_lat, s_load, s_travel, _ = src
+    d_routes, d_lens, d_est, d_lat, d_load, d_travel, d_where = dst
+    for v in range(touched.shape[0]):
+        if touched[v]:
+            for k in range(d_lens[v]):
+                d_where[d_routes[v, k]] = -1
+    for v in range(touched.shape[0]):
+        if touched[v]:
+            length = s_lens[v]
+            d_routes[v, :length] = s_routes[v, :length]
+            d_est[v, :length] = s_est[v, :length]
+            d_lat[v, :length] = s_lat[v, :length]
+            d_lens[v] = length
+            d_load[v] = s_load[v]
+            d_travel[v] = s_travel[v]
+            for k in range(length):
+                d_where[s_routes[v, k]] = v
+
+
+@njit(cache=True)
+def _cost(P: Pack, S: Pack) -> int:
+    """Travel plus the drop penalty of every unplaced stop that some technician may do."""
+    eligible, penalty = P[10], P[12]
+    travel, where = S[5], S[6]
+    total = travel.sum()
+    for u in range(where.shape[0]):
+        if where[u] < 0 and eligible[u]:
+            total += penalty[u]
+    return int(total)
+
+
+@njit(cache=True)
+def _ruin(P: Pack, W: Pack, touched: np.ndarray) -> None:
+    """Cut strings from routes near a random stop (SISR's adjacent string removal)."""
+    neighbours = P[15]
+    routes, lens, where = W[0], W[1], W[6]
+    n = where.shape[0]
+    used = 0
+    placed = 0
+    for v in range(lens.shape[0]):
+        if lens[v] > 0:
+            used += 1
+            placed += lens[v]
+    if used == 0:
+        return
+    ls_max = min(float(MAX_CARDINALITY), placed / used)
+    ks_max = 4.0 * MEAN_REMOVED / (1.0 + ls_max) - 1.0
+    ks = int(np.random.uniform(1.0, ks_max + 1.0))
+    centre = np.random.randint(0, n)
+    ruined = 0
+    for j in range(neighbours.shape[1]):
+        if ruined >= ks:
+            break
+        c = neighbours[centre, j]
+        v = where[c]
+        if v < 0 or touched[v]:
+            continue
+        length = lens[v]
+        lt = int(np.random.uniform(1.0, min(float(length), ls_max) + 1.0))
+        pos = 0
+        while routes[v, pos] != c:
+            pos += 1
+        keep_from, keep_to = 0, 0  # kept stops inside the cut span (split string)
+        span = lt
+        if lt < length and np.random.random() < 0.5:
+            m = 1
+            while lt + m < length and np.random.random() < 0.5:
+                m += 1
+            span = lt + m
+            keep_from = np.random.randint(0, lt + 1)
+            keep_to = keep_from + m
+        first = np.random.randint(max(0, pos - span + 1), min(pos, length - span) + 1)
+        out = 0
+        for k in range(length):
+            offset = k - first
+            cut = 0 <= offset < span and not (keep_from <= offset < keep_to)
+            if cut:
+                where[routes[v, k]] = -1
+            else:
+                routes[v, out] = routes[v, k]
+                out += 1
+        lens[v] = out
+        touched[v] = True
+        ruined += 1
+
+
+@njit(cache=True)
+def _best_insertion(P: Pack, W: Pack, u: int) -> tuple[int, int]:
+    """Cheapest feasible (technician row, position) for stop ``u``, skipping blinked positions."""
+    dist, service, demand, ws, we, nw, shift_start, latest_end, capacity, allowed = P[:10]
+    routes, lens, est, lat, load = W[:5]
+    n = demand.shape[0]
+    last_end = we[u, nw[u] - 1]
+    best = np.int64(1) << 62
+    best_v, best_k = -1, -1
+    for v in range(lens.shape[0]):
+        if not allowed[u, v] or load[v] + demand[u] > capacity[v]:
+            continue
+        length = lens[v]
+        prev = n + 2 * v
+        departure = shift_start[v]
+        for k in range(length + 1):
+            arrival = departure + dist[prev, u]
+            if arrival > last_end:
+                break  # later positions only arrive later
+            if k < length:
+                nxt = routes[v, k]
+                nxt_latest = lat[v, k]
+            else:
+                nxt = n + 2 * v + 1
+                nxt_latest = latest_end[v]
+            delta = dist[prev, u] + dist[u, nxt] - dist[prev, nxt]
+            if delta < best and np.random.random() >= BLINK:
+                s = _first_start(ws, we, nw, u, arrival)
+                if s != NONE and s + service[u] + dist[u, nxt] <= nxt_latest:
+                    best, best_v, best_k = delta, v, k
+            if k < length:
+                departure = est[v, k] + service[nxt]
+                prev = nxt
+    return best_v, best_k
+
+
+@njit(cache=True)
+def _recreate(P: Pack, W: Pack, touched: np.ndarray) -> None:
+    """Insert every unplaced stop where it adds least travel, in a randomly chosen order."""
+    demand, eligible, rank, from_depot, last_window_end = P[2], P[10], P[11], P[13], P[14]
+    routes, lens, where = W[0], W[1], W[6]
+    n = where.shape[0]
+    count = 0
+    for u in range(n):
+        if where[u] < 0 and eligible[u]:
+            count += 1
+    if count == 0:
+        return
+    todo = np.empty(count, dtype=np.int64)
+    key = np.empty(count, dtype=np.float64)
+    j = 0
+    for u in range(n):
+        if where[u] < 0 and eligible[u]:
+            todo[j] = u
+            j += 1
+    order = np.random.randint(0, 12)  # weights 4 random, 4 demand, 2 far, 1 close, 1 tight window
+    for j in range(count):
+        u = todo[j]
+        noise = np.random.random()
+        if order < 4:
+            second = noise
+        elif order < 8:
+            second = -float(demand[u]) + noise * 0.5
+        elif order < 10:
+            second = -from_depot[u] + noise * 0.5
+        elif order < 11:
+            second = from_depot[u] + noise * 0.5
+        else:
+            second = last_window_end[u] + noise * 0.5
+        key[j] = rank[u] * 1e12 + second
+    for j in np.argsort(key):
+        u = todo[j]
+        v, k = _best_insertion(P, W, u)
+        if v < 0:
+            continue
+        length = lens[v]
+        for m in range(length, k, -1):
+            routes[v, m] = routes[v, m - 1]
+        routes[v, k] = u
+        lens[v] = length + 1
+        where[u] = v
+        touched[v] = True
+        _time_route(P, W, v)
+
+
+@njit(cache=True)
+def _iterate(
+    P: Pack, S: Pack, W: Pack, B: Pack, totals: np.ndarray, steps: int, temp_from: float, temp_to: float
+) -> None:
+    """``steps`` ruin-and-recreate iterations with annealing from ``temp_from`` to ``temp_to``."""
+    n_techs = S[1].shape[0]
+    touched = np.zeros(n_techs, dtype=np.bool_)
+    everything = np.ones(n_techs, dtype=np.bool_)
+    for step in range(steps):
+        temperature = temp_from * (temp_to / temp_from) ** (step / max(1, steps))
+        touched[:] = False
+        _ruin(P, W, touched)
+        feasible = True
+        for v in range(n_techs):
+            if touched[v] and not _time_route(P, W, v):
+                feasible = (
+                    False  # removing stops can break a window when travel breaks the triangle inequality
+                )
+        if feasible:
+            _recreate(P, W, touched)
+            cost = _cost(P, W)
+            if cost < totals[0] - temperature * np.log(np.random.random()):
+                _copy_rows(W, S, touched)
+                totals[0] = cost
+                if cost < totals[1]:
+                    totals[1] = cost
+                    _copy_rows(S, B, everything)
+                continue
+        _copy_rows(S, W, touched)
