@@ -16,11 +16,16 @@ Feasibility of an insertion is checked in constant time from each route's earlie
 service starts (forward and backward passes, several windows per stop allowed), so the search makes
 hundreds of thousands of moves in seconds; the hot loops are compiled with numba.
 
-What it models: travel, service, every window of a stop, capacity, the shift start and the latest
-end (shift end plus overtime, capped by ``max_work_s``), allowed technicians (skills, pins) and drop
-penalties by priority. What it does not: breaks, locked sequences and the price of overtime; the
-solver only calls it for problems without breaks and locks (``supports``) and always hands its result
-to OR-Tools, which checks every constraint again and polishes the plan.
+Breaks are elements of the route like stops, never removed by a ruin: a break is taken where the
+technician is, after the stop before it and before driving on (as ``construct.simulate`` times it), so
+it has no travel of its own, a start window and a duration; inserting a stop just before a break
+moves the break to that stop. Stops move across breaks, which is how a lunch finds its place.
+
+What it models: travel, service, every window of a stop, breaks, capacity, the shift start and the
+latest end (shift end plus overtime, capped by ``max_work_s``), allowed technicians (skills, pins) and
+drop penalties by priority. What it does not: locked sequences and the price of overtime; the solver
+calls it only for problems without locks (``supports``) and always hands its result to OR-Tools, which
+checks every constraint again, places the breaks in its own model and polishes the plan.
 """
 
 from __future__ import annotations
@@ -31,8 +36,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from numba import njit
 
+from routing.construct import simulate
 from routing.diagnose import skilled_technicians
-from routing.model import Location, Problem, Stop, Technician, TimeWindow
+from routing.model import Break, Location, Problem, Stop, Technician, TimeWindow
 from routing.travel import HaversineTravel
 
 Pack = tuple[np.ndarray, ...]  # the arrays the compiled functions take (see _Arrays.pack, _State.pack)
@@ -47,8 +53,8 @@ END_ARCS = 0.02  # final temperature, in average arcs
 
 
 def supports(problem: Problem) -> bool:
-    """Whether the ruin-and-recreate model covers ``problem`` (no breaks, no locked sequences)."""
-    return not problem.locked and not any(t.breaks for t in problem.technicians)
+    """Whether the ruin-and-recreate model covers ``problem`` (it has no locked sequences)."""
+    return not problem.locked
 
 
 def warm_up() -> None:
@@ -63,7 +69,7 @@ def warm_up() -> None:
     yard = Location(0.0, 0.0)
     shift = TimeWindow(0, 8 * 3600)
     problem = Problem(
-        technicians=(Technician("t", yard, shift),),
+        technicians=(Technician("t", yard, shift, breaks=(Break(3600, 4 * 3600, 1800),)),),
         stops=(
             Stop("a", Location(0.01, 0.0), 600, (TimeWindow(0, 4 * 3600),)),
             Stop("b", Location(0.0, 0.01), 600, demand=1),
@@ -114,9 +120,9 @@ def improve(
     """
     started = time.monotonic()
     if not supports(problem):
-        raise ValueError("ruin and recreate does not model breaks or locked sequences")
+        raise ValueError("ruin and recreate does not model locked sequences")
     data = _Arrays(problem, matrix, penalties)
-    current = _load(data, routes) if data.n else None
+    current = _load(problem, matrix, data, routes) if data.n else None
     if current is None:  # nothing to place, or the plan does not time out under this model
         return {t.id: list(routes.get(t.id, ())) for t in problem.technicians}
     work, best = current.copy(), current.copy()
@@ -146,7 +152,8 @@ def improve(
         done += steps
     stops = problem.stops
     return {
-        tech_id: [stops[i].id for i in row] for tech_id, row in zip(data.tech_ids, best.rows(), strict=True)
+        tech_id: [stops[i].id for i in row if i < data.n]  # breaks stay behind: OR-Tools places its own
+        for tech_id, row in zip(data.tech_ids, best.rows(), strict=True)
     }
 
 
@@ -160,7 +167,13 @@ class _Arrays:
         self.stop_index = {s.id: i for i, s in enumerate(stops)}
         self.tech_ids = [t.id for t in techs]
         self.dist = np.asarray(matrix, dtype=np.int64)
-        self.service = np.array([s.service_s for s in stops] + [0] * (2 * n_techs), dtype=np.int64)
+        # Break elements are numbered after the matrix's nodes: stops, starts and ends, then breaks.
+        self.breaks = [(v, b) for v, t in enumerate(techs) for b in t.breaks]
+        self.first_break = n + 2 * n_techs
+        self.service = np.array(
+            [s.service_s for s in stops] + [0] * (2 * n_techs) + [b.duration_s for _, b in self.breaks],
+            dtype=np.int64,
+        )
         self.demand = np.array([s.demand for s in stops], dtype=np.int64)
         total = int(self.demand.sum())
         self.capacity = np.array([total if t.capacity is None else t.capacity for t in techs], dtype=np.int64)
@@ -174,15 +187,19 @@ class _Arrays:
         self.latest_end = np.array(latest, dtype=np.int64)
         horizon = int(self.latest_end.max(initial=0))
         width = max([len(s.windows) for s in stops] + [1])
-        self.win_start = np.zeros((n, width), dtype=np.int64)
-        self.win_end = np.full((n, width), horizon, dtype=np.int64)
-        self.n_win = np.ones(n, dtype=np.int64)
+        n_elements = self.first_break + len(self.breaks)
+        self.win_start = np.zeros((n_elements, width), dtype=np.int64)
+        self.win_end = np.full((n_elements, width), horizon, dtype=np.int64)
+        self.n_win = np.ones(n_elements, dtype=np.int64)
         for i, s in enumerate(stops):
             if s.windows:
                 self.n_win[i] = len(s.windows)
                 for j, w in enumerate(s.windows):
                     self.win_start[i, j] = w.start_s
                     self.win_end[i, j] = w.end_s
+        for k, (_, b) in enumerate(self.breaks):  # a break's window bounds its start
+            self.win_start[self.first_break + k, 0] = b.earliest_start_s
+            self.win_end[self.first_break + k, 0] = b.latest_start_s
         self.allowed = np.zeros((n, n_techs), dtype=np.bool_)
         for i, s in enumerate(stops):
             for v in skilled_technicians(problem, s)[0]:
@@ -194,7 +211,7 @@ class _Arrays:
         self.penalty = np.array([penalties[s.priority] for s in stops], dtype=np.int64)
         # The far/close orders measure from the first technician's start.
         self.from_depot = self.dist[n, :n].astype(np.float64) if n_techs else np.zeros(n)
-        self.last_window_end = self.win_end[np.arange(n), self.n_win - 1].astype(np.float64)
+        self.last_window_end = self.win_end[np.arange(n), self.n_win[:n] - 1].astype(np.float64)
         sym = self.dist[:n, :n] + self.dist[:n, :n].T
         np.fill_diagonal(sym, -1)  # each stop is first in its own list
         self.neighbours = np.argsort(sym, axis=1, kind="stable")[:, : min(n, NEIGHBOURS)].astype(np.int64)
@@ -221,10 +238,11 @@ class _Arrays:
 
 
 class _State:
-    """One solution as arrays: routes by row, their earliest/latest service starts, load and travel."""
+    """One solution as arrays: routes by row (stops and breaks), where each element is, its earliest and
+    latest start, each route's load and travel, and each stop's route."""
 
-    def __init__(self, n: int, n_techs: int):
-        width = max(1, n)
+    def __init__(self, n: int, n_techs: int, n_breaks: int = 0):
+        width = max(1, n + n_breaks)
         self.routes = np.full((n_techs, width), -1, dtype=np.int64)
         self.lens = np.zeros(n_techs, dtype=np.int64)
         self.est = np.zeros((n_techs, width), dtype=np.int64)
@@ -232,13 +250,14 @@ class _State:
         self.load = np.zeros(n_techs, dtype=np.int64)
         self.travel = np.zeros(n_techs, dtype=np.int64)
         self.where = np.full(n, -1, dtype=np.int64)  # technician row of each stop, -1 unplaced
+        self.locs = np.zeros((n_techs, width), dtype=np.int64)  # matrix node where each element happens
 
     def pack(self) -> Pack:
-        return (self.routes, self.lens, self.est, self.lat, self.load, self.travel, self.where)
+        return (self.routes, self.lens, self.est, self.lat, self.load, self.travel, self.where, self.locs)
 
     def copy(self) -> _State:
         other = _State(0, 0)
-        for name in ("routes", "lens", "est", "lat", "load", "travel", "where"):
+        for name in ("routes", "lens", "est", "lat", "load", "travel", "where", "locs"):
             setattr(other, name, getattr(self, name).copy())
         return other
 
@@ -246,15 +265,33 @@ class _State:
         return [[int(i) for i in self.routes[v, : self.lens[v]]] for v in range(len(self.lens))]
 
 
-def _load(data: _Arrays, routes: Mapping[str, Sequence[str]]) -> _State | None:
+def _load(
+    problem: Problem, matrix: Sequence[Sequence[int]], data: _Arrays, routes: Mapping[str, Sequence[str]]
+) -> _State | None:
     """The state of ``routes``, or None if one of them is infeasible under this model."""
-    state = _State(data.n, data.v)
+    state = _State(data.n, data.v, len(data.breaks))
+    break_ids: dict[int, list[int]] = {}
+    for k, (v, _) in enumerate(data.breaks):
+        break_ids.setdefault(v, []).append(data.first_break + k)
     for v, tech_id in enumerate(data.tech_ids):
         seq = [data.stop_index[s] for s in routes.get(tech_id, ()) if s in data.stop_index]
         if any(not data.allowed[i, v] for i in seq):
             return None
-        state.routes[v, : len(seq)] = seq
-        state.lens[v] = len(seq)
+        row = list(seq)
+        if break_ids.get(v):
+            # Each break goes where the schedule simulation takes it: after the stops departed before it.
+            schedule = simulate(problem.technicians[v], v, seq, problem.stops, matrix)
+            if schedule is None or len(schedule.breaks) != len(break_ids[v]):
+                return None
+            row = []
+            pending = list(zip(break_ids[v], schedule.breaks, strict=True))
+            for leg in schedule.legs:
+                while pending and pending[0][1].start_s < leg.start_s:
+                    row.append(pending.pop(0)[0])
+                row.append(leg.stop)
+            row += [b for b, _ in pending]
+        state.routes[v, : len(row)] = row
+        state.lens[v] = len(row)
         state.where[seq] = v
     for v in range(data.v):
         if not _time_route(data.pack(), state.pack(), v):
@@ -291,39 +328,50 @@ def _latest_start(ws: np.ndarray, we: np.ndarray, nw: np.ndarray, u: int, bound:
 
 @njit(cache=True)
 def _time_route(P: Pack, S: Pack, v: int) -> bool:
-    """Recompute row ``v``'s service starts, load and travel; False if the route is infeasible."""
+    """Recompute row ``v``'s element places and starts, load and travel; False if it is infeasible."""
     dist, service, demand, ws, we, nw, shift_start, latest_end, capacity = P[:9]
     routes, lens, est, lat, load, travel = S[:6]
+    locs = S[7]
     n = demand.shape[0]
+    n_nodes = dist.shape[0]  # elements numbered from here on are breaks
     length = lens[v]
-    prev = n + 2 * v
+    here = n + 2 * v
     t = shift_start[v]
     total = 0
     weight = 0
+    visits = 0
     for k in range(length):
-        u = routes[v, k]
-        s = _first_start(ws, we, nw, u, t + dist[prev, u])
+        e = routes[v, k]
+        if e >= n_nodes:  # a break: taken where the technician is, no travel
+            locs[v, k] = here
+            s = _first_start(ws, we, nw, e, t)
+        else:
+            locs[v, k] = e
+            s = _first_start(ws, we, nw, e, t + dist[here, e])
+            total += dist[here, e]
+            weight += demand[e]
+            visits += 1
+            here = e
         if s == NONE:
             return False
         est[v, k] = s
-        total += dist[prev, u]
-        weight += demand[u]
-        t = s + service[u]
-        prev = u
+        t = s + service[e]
     end = n + 2 * v + 1
-    total += dist[prev, end] if length > 0 else 0
-    if t + dist[prev, end] > latest_end[v] or weight > capacity[v]:
+    if visits > 0:
+        total += dist[here, end]
+    if t + dist[here, end] > latest_end[v] or weight > capacity[v]:
         return False
     bound = latest_end[v]
     nxt = end
     for k in range(length - 1, -1, -1):
-        u = routes[v, k]
-        s = _latest_start(ws, we, nw, u, bound - dist[u, nxt] - service[u])
+        e = routes[v, k]
+        leg = dist[locs[v, k], nxt] if locs[v, k] != nxt else 0
+        s = _latest_start(ws, we, nw, e, bound - leg - service[e])
         if s == NONE or s < est[v, k]:
             return False
         lat[v, k] = s
         bound = s
-        nxt = u
+        nxt = locs[v, k]
     load[v] = weight
     travel[v] = total
     return True
@@ -332,23 +380,27 @@ def _time_route(P: Pack, S: Pack, v: int) -> bool:
 @njit(cache=True)
 def _copy_rows(src: Pack, dst: Pack, touched: np.ndarray) -> None:
     """Make the ``touched`` rows of ``dst`` equal to those of ``src`` (stop locations included)."""
-    s_routes, s_lens, s_est, s_lat, s_load, s_travel, _ = src
-    d_routes, d_lens, d_est, d_lat, d_load, d_travel, d_where = dst
+    s_routes, s_lens, s_est, s_lat, s_load, s_travel, _, s_locs = src
+    d_routes, d_lens, d_est, d_lat, d_load, d_travel, d_where, d_locs = dst
+    n = d_where.shape[0]
     for v in range(touched.shape[0]):
         if touched[v]:
             for k in range(d_lens[v]):
-                d_where[d_routes[v, k]] = -1
+                if d_routes[v, k] < n:
+                    d_where[d_routes[v, k]] = -1
     for v in range(touched.shape[0]):
         if touched[v]:
             length = s_lens[v]
             d_routes[v, :length] = s_routes[v, :length]
             d_est[v, :length] = s_est[v, :length]
             d_lat[v, :length] = s_lat[v, :length]
+            d_locs[v, :length] = s_locs[v, :length]
             d_lens[v] = length
             d_load[v] = s_load[v]
             d_travel[v] = s_travel[v]
             for k in range(length):
-                d_where[s_routes[v, k]] = v
+                if s_routes[v, k] < n:
+                    d_where[s_routes[v, k]] = v
 
 
 @njit(cache=True)
@@ -372,9 +424,13 @@ def _ruin(P: Pack, W: Pack, touched: np.ndarray) -> None:
     used = 0
     placed = 0
     for v in range(lens.shape[0]):
-        if lens[v] > 0:
+        stops_on = 0
+        for k in range(lens[v]):
+            if routes[v, k] < n:
+                stops_on += 1
+        if stops_on > 0:
             used += 1
-            placed += lens[v]
+            placed += stops_on
     if used == 0:
         return
     ls_max = min(float(MAX_CARDINALITY), placed / used)
@@ -407,7 +463,7 @@ def _ruin(P: Pack, W: Pack, touched: np.ndarray) -> None:
         out = 0
         for k in range(length):
             offset = k - first
-            cut = 0 <= offset < span and not (keep_from <= offset < keep_to)
+            cut = 0 <= offset < span and not (keep_from <= offset < keep_to) and routes[v, k] < n
             if cut:
                 where[routes[v, k]] = -1
             else:
@@ -420,10 +476,16 @@ def _ruin(P: Pack, W: Pack, touched: np.ndarray) -> None:
 
 @njit(cache=True)
 def _best_insertion(P: Pack, W: Pack, u: int) -> tuple[int, int]:
-    """Cheapest feasible (technician row, position) for stop ``u``, skipping blinked positions."""
+    """Cheapest feasible (technician row, position) for stop ``u``, skipping blinked positions.
+
+    Inserted just before a break, ``u`` takes the break with it: the break then happens at ``u`` and
+    the travel to the next stop starts from ``u``, so the check walks through the breaks that follow.
+    """
     dist, service, demand, ws, we, nw, shift_start, latest_end, capacity, allowed = P[:10]
     routes, lens, est, lat, load = W[:5]
+    locs = W[7]
     n = demand.shape[0]
+    n_nodes = dist.shape[0]
     last_end = we[u, nw[u] - 1]
     best = np.int64(1) << 62
     best_v, best_k = -1, -1
@@ -431,26 +493,36 @@ def _best_insertion(P: Pack, W: Pack, u: int) -> tuple[int, int]:
         if not allowed[u, v] or load[v] + demand[u] > capacity[v]:
             continue
         length = lens[v]
-        prev = n + 2 * v
+        here = n + 2 * v
         departure = shift_start[v]
         for k in range(length + 1):
-            arrival = departure + dist[prev, u]
+            arrival = departure + dist[here, u]
             if arrival > last_end:
                 break  # later positions only arrive later
-            if k < length:
-                nxt = routes[v, k]
-                nxt_latest = lat[v, k]
+            j = k  # the next stop (or the end) after the breaks that follow position k
+            while j < length and routes[v, j] >= n_nodes:
+                j += 1
+            if j < length:
+                nxt = routes[v, j]
+                nxt_latest = lat[v, j]
             else:
                 nxt = n + 2 * v + 1
                 nxt_latest = latest_end[v]
-            delta = dist[prev, u] + dist[u, nxt] - dist[prev, nxt]
+            delta = dist[here, u] + dist[u, nxt] - dist[here, nxt]
             if delta < best and np.random.random() >= BLINK:
                 s = _first_start(ws, we, nw, u, arrival)
-                if s != NONE and s + service[u] + dist[u, nxt] <= nxt_latest:
-                    best, best_v, best_k = delta, v, k
+                if s != NONE:
+                    t = s + service[u]
+                    for b in range(k, j):
+                        s = _first_start(ws, we, nw, routes[v, b], t)
+                        if s == NONE:
+                            break
+                        t = s + service[routes[v, b]]
+                    if s != NONE and t + dist[u, nxt] <= nxt_latest:
+                        best, best_v, best_k = delta, v, k
             if k < length:
-                departure = est[v, k] + service[nxt]
-                prev = nxt
+                departure = est[v, k] + service[routes[v, k]]
+                here = locs[v, k]
     return best_v, best_k
 
 

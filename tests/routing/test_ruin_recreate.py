@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from routing import Break, Problem, SolveParams, TimeWindow, solve
-from routing.construct import construct, simulate
+from routing.construct import construct
 from routing.ruin_recreate import improve, supports
 from routing.solver import _penalties, travel_matrix
 from tests.routing.conftest import HOUR, MIN, problem, stop, tech
@@ -48,14 +48,45 @@ def _objective(p: Problem, routes: dict[str, list[str]]) -> int:
     return _travel(p, routes) + sum(penalties[s.priority] for s in left)
 
 
-def _assert_feasible(p: Problem, routes: dict[str, list[str]]) -> None:
-    """Each route passes the strict schedule simulation and is done by a technician allowed to."""
+def _fits(p: Problem, v: int, seq: list[int], break_at: int | None) -> bool:
+    """Whether technician ``v`` can do ``seq`` with its one break taken before stop ``break_at``
+    (where it is, before driving on; ``len(seq)`` = before driving home), or with no break."""
     matrix = travel_matrix(p)
+    t_ = p.technicians[v]
+    n = len(p.stops)
+    t, here, load = t_.shift.start_s, n + 2 * v, 0
+    for k in range(len(seq) + 1):
+        if k == break_at:
+            brk = t_.breaks[0]
+            start = max(t, brk.earliest_start_s)
+            if start > brk.latest_start_s:
+                return False
+            t = start + brk.duration_s
+        if k == len(seq):
+            break
+        s = p.stops[seq[k]]
+        arrival = t + matrix[here][seq[k]]
+        w = next((w for w in s.windows if w.end_s >= arrival), None) if s.windows else None
+        if s.windows and w is None:
+            return False
+        t = max(arrival, w.start_s if w else arrival) + s.service_s
+        here, load = seq[k], load + s.demand
+    end = t + matrix[here][n + 2 * v + 1]
+    latest = t_.shift.end_s + t_.max_overtime_s
+    if t_.max_work_s is not None:
+        latest = min(latest, t_.shift.start_s + t_.max_work_s)
+    return end <= latest and (t_.capacity is None or load <= t_.capacity)
+
+
+def _assert_feasible(p: Problem, routes: dict[str, list[str]]) -> None:
+    """Each route is feasible (for a technician with a break: at some place of the break) and done by a
+    technician allowed to; no stop is on two routes."""
     index = {s.id: i for i, s in enumerate(p.stops)}
     seen: list[str] = []
     for v, t in enumerate(p.technicians):
         seq = [index[s] for s in routes.get(t.id, [])]
-        assert simulate(t, v, seq, p.stops, matrix) is not None, (t.id, routes[t.id])
+        places = range(len(seq) + 1) if t.breaks else [None]
+        assert any(_fits(p, v, seq, k) for k in places), (t.id, routes[t.id])
         for i in seq:
             assert p.stops[i].required_skills <= t.skills
         seen += routes.get(t.id, [])
@@ -149,15 +180,42 @@ def test_a_start_that_breaks_a_window_comes_back_unchanged() -> None:
     assert _run(p, {"t1": ["a"]}) == {"t1": ["a"]}
 
 
-def test_breaks_and_locked_sequences_are_not_modelled() -> None:
-    """Problems with breaks or locks are declined (the solver keeps OR-Tools alone for them)."""
-    lunch = Break(11 * HOUR, 13 * HOUR, 30 * MIN)
-    with_break = problem([tech("t1", breaks=(lunch,))], [stop("a", 1, 1)])
+def test_locked_sequences_are_not_modelled() -> None:
+    """Problems with locked sequences are declined (the solver keeps OR-Tools alone for them)."""
     locked = problem([tech("t1")], [stop("a", 1, 1)], locked={"t1": ("a",)})
     assert supports(problem([tech("t1")], [stop("a", 1, 1)]))
-    assert not supports(with_break) and not supports(locked)
-    with pytest.raises(ValueError, match="breaks or locked"):
-        _run(with_break, {"t1": ["a"]})
+    assert not supports(locked)
+    with pytest.raises(ValueError, match="locked sequences"):
+        _run(locked, {"t1": ["a"]})
+
+
+def test_lunch_is_taken_in_its_window_and_can_fill_a_wait() -> None:
+    """A lunch that only fits in the wait before an appointment: every stop is placed, the route is
+    feasible with the break, and the solver's plan (OR-Tools times the breaks) keeps lunch apart from work."""
+    lunch = Break(11 * HOUR, 12 * HOUR, 30 * MIN)
+    stops = [
+        stop("a", 5, 0, windows=(TimeWindow(10 * HOUR, 10 * HOUR + 30 * MIN),)),
+        stop(
+            "noon",
+            10,
+            0,
+            service_s=90 * MIN,
+            windows=(TimeWindow(11 * HOUR + 40 * MIN, 11 * HOUR + 45 * MIN),),
+        ),
+        *[stop(f"s{i}", i, 8, windows=(TimeWindow(13 * HOUR, 15 * HOUR),)) for i in range(5)],
+    ]
+    p = problem([tech("t1", breaks=(lunch,)), tech("t2", breaks=(lunch,))], stops)
+    out = _run(p, {"t1": [], "t2": []})
+    _assert_feasible(p, out)
+    assert sum(len(r) for r in out.values()) == len(stops)
+    plan = solve(p, SolveParams(time_limit_s=2.0, seed=1, solution_limit=50, iteration_limit=2000))
+    assert not plan.unassigned
+    for r in plan.routes:
+        assert len(r.breaks) == 1
+        b = r.breaks[0]
+        assert lunch.earliest_start_s <= b.start_s <= lunch.latest_start_s
+        for visit in r.visits:
+            assert visit.departure_s <= b.start_s or visit.start_s >= b.start_s + b.duration_s
 
 
 def test_solver_uses_it_and_returns_a_checked_plan() -> None:
@@ -181,7 +239,8 @@ def test_solver_uses_it_and_returns_a_checked_plan() -> None:
     n_techs=st.integers(1, 4),
 )
 def test_any_random_day_stays_feasible(seed: int, n_stops: int, n_techs: int) -> None:
-    """Random windows, demands, skills and shifts: the result is feasible and costs no more than the start."""
+    """Random windows, demands, skills, shifts and lunches: the result is feasible and costs no more than
+    the start."""
     rng = random.Random(seed)
     stops = []
     for i in range(n_stops):
@@ -206,6 +265,9 @@ def test_any_random_day_stays_feasible(seed: int, n_stops: int, n_techs: int) ->
             capacity=rng.choice([None, 10]),
             skills=frozenset({"x"}) if rng.random() < 0.5 else frozenset(),
             shift=TimeWindow(rng.randint(7, 9) * HOUR, rng.randint(13, 17) * HOUR),
+            breaks=(Break(11 * HOUR, 12 * HOUR + rng.randint(0, 60) * MIN, rng.randint(15, 45) * MIN),)
+            if rng.random() < 0.5
+            else (),
         )
         for v in range(n_techs)
     ]
