@@ -264,7 +264,7 @@ def test_any_random_day_stays_feasible(seed: int, n_stops: int, n_techs: int) ->
             f"t{v}",
             capacity=rng.choice([None, 10]),
             skills=frozenset({"x"}) if rng.random() < 0.5 else frozenset(),
-            shift=TimeWindow(rng.randint(7, 9) * HOUR, rng.randint(13, 17) * HOUR),
+            shift=TimeWindow(rng.randint(7, 9) * HOUR, rng.randint(14, 17) * HOUR),
             breaks=(Break(11 * HOUR, 12 * HOUR + rng.randint(0, 60) * MIN, rng.randint(15, 45) * MIN),)
             if rng.random() < 0.5
             else (),
