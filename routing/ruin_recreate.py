@@ -126,12 +126,12 @@ def improve(
     if current is None:  # nothing to place, or the plan does not time out under this model
         return {t.id: list(routes.get(t.id, ())) for t in problem.technicians}
     work, best = current.copy(), current.copy()
-    totals = np.array([_cost(data.pack(), current.pack())] * 2, dtype=np.int64)  # current, best
+    p, s, w, b = data.pack(), current.pack(), work.pack(), best.pack()
+    totals = np.array([_cost(p, s)] * 2, dtype=np.int64)  # current, best
     arcs = max(1, int((current.lens > 0).sum() + current.lens.sum()))
     arc = max(1.0, float(current.travel.sum()) / arcs)
     hot, cold = START_ARCS * arc, END_ARCS * arc
     _seed(seed)
-    p, s, w, b = data.pack(), current.pack(), work.pack(), best.pack()
     done = 0
     while True:
         elapsed = time.monotonic() - started
@@ -210,7 +210,7 @@ class _Arrays:
         self.rank = np.array([levels.index(s.priority) for s in stops], dtype=np.int64)
         self.penalty = np.array([penalties[s.priority] for s in stops], dtype=np.int64)
         # The far/close orders measure from the first technician's start.
-        self.from_depot = self.dist[n, :n].astype(np.float64) if n_techs else np.zeros(n)
+        self.from_depot = self.dist[n, :n].astype(np.float64)
         self.last_window_end = self.win_end[np.arange(n), self.n_win[:n] - 1].astype(np.float64)
         sym = self.dist[:n, :n] + self.dist[:n, :n].T
         np.fill_diagonal(sym, -1)  # each stop is first in its own list
@@ -293,9 +293,9 @@ def _load(
         state.routes[v, : len(row)] = row
         state.lens[v] = len(row)
         state.where[seq] = v
-    for v in range(data.v):
-        if not _time_route(data.pack(), state.pack(), v):
-            return None
+    packed, rows = data.pack(), state.pack()
+    if not all(_time_route(packed, rows, v) for v in range(data.v)):
+        return None
     return state
 
 
@@ -531,20 +531,11 @@ def _recreate(P: Pack, W: Pack, touched: np.ndarray) -> None:
     """Insert every unplaced stop where it adds least travel, in a randomly chosen order."""
     demand, eligible, rank, from_depot, last_window_end = P[2], P[10], P[11], P[13], P[14]
     routes, lens, where = W[0], W[1], W[6]
-    n = where.shape[0]
-    count = 0
-    for u in range(n):
-        if where[u] < 0 and eligible[u]:
-            count += 1
+    todo = np.nonzero((where < 0) & eligible)[0]
+    count = todo.shape[0]
     if count == 0:
         return
-    todo = np.empty(count, dtype=np.int64)
     key = np.empty(count, dtype=np.float64)
-    j = 0
-    for u in range(n):
-        if where[u] < 0 and eligible[u]:
-            todo[j] = u
-            j += 1
     order = np.random.randint(0, 12)  # weights 4 random, 4 demand, 2 far, 1 close, 1 tight window
     for j in range(count):
         u = todo[j]
@@ -587,12 +578,11 @@ def _iterate(
         temperature = temp_from * (temp_to / temp_from) ** (step / max(1, steps))
         touched[:] = False
         _ruin(P, W, touched)
+        # Removing stops can break a window when travel times break the triangle inequality.
         feasible = True
         for v in range(n_techs):
             if touched[v] and not _time_route(P, W, v):
-                feasible = (
-                    False  # removing stops can break a window when travel breaks the triangle inequality
-                )
+                feasible = False
         if feasible:
             _recreate(P, W, touched)
             cost = _cost(P, W)

@@ -11,8 +11,8 @@ Model
 * Every stop is optional through a disjunction whose penalty grows by ``priority_factor`` per
   priority level, so the least urgent work is dropped first; locked stops cost far more.
 * Locked sequences fix the vehicle and the relative order (a ``rank`` counting dimension).
-* Search: when the problem has no breaks and no locked sequences, each worker improves our
-  construction by ruin and recreate (routing/ruin_recreate.py) for most of the budget and OR-Tools'
+* Search: when the problem has no locked sequences, each worker improves our construction by ruin
+  and recreate (routing/ruin_recreate.py, breaks included) for most of the budget and OR-Tools'
   guided local search polishes the result and checks every constraint; otherwise a first-solution
   heuristic then guided local search. With ``workers > 1`` the workers run in separate processes
   (different seeds, or a portfolio of OR-Tools strategies) and the cheapest plan wins.
