@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -23,6 +23,7 @@ from contracts.codes import Role
 from server import db as dbmod
 from server.config import get_settings
 from server.migrate import upgrade
+from server.timezone import format_day, format_local, local_today, utility_zone, zone_abbreviation
 
 app = typer.Typer(
     help="Curbstop: field-service dispatch for water utilities.",
@@ -100,6 +101,35 @@ def worker(
         time.sleep(poll_s)
 
 
+def plan_table(
+    *, plan_id: int, plan_date: dt.date, status: str, routes: list[dict[str, Any]], zone: ZoneInfo
+) -> Table:
+    """The routes of a plan with start and end in the utility's zone, the zone named in the headers."""
+    abbr = zone_abbreviation(zone, plan_date)
+    table = Table(title=f"Plan {plan_id} for {format_day(plan_date)} ({status}); times {abbr} ({zone.key})")
+    for col in (
+        "technician",
+        "stops",
+        f"start {abbr}",
+        f"end {abbr}",
+        "travel min",
+        "idle min",
+        "overtime min",
+    ):
+        table.add_column(col)
+    for route in routes:
+        table.add_row(
+            f"{route['technician_code']} {route['technician_name']}",
+            str(len(route["visits"])),
+            format_local(dt.datetime.fromisoformat(route["start_at"]), zone, with_zone=False),
+            format_local(dt.datetime.fromisoformat(route["end_at"]), zone, with_zone=False),
+            str(route["travel_s"] // 60),
+            str(route["idle_s"] // 60),
+            str(route["overtime_s"] // 60),
+        )
+    return table
+
+
 @app.command()
 def plan(
     date: Annotated[str, typer.Option(help="the day to plan, YYYY-MM-DD (default: today)")] = "",
@@ -114,7 +144,12 @@ def plan(
     from server.dispatch.service import make_plan
     from server.dispatch.service import publish as publish_plan
 
-    day = dt.date.fromisoformat(date) if date else dt.date.today()
+    zone = utility_zone()
+    try:
+        day = dt.date.fromisoformat(date) if date else local_today(zone=zone)
+    except ValueError:
+        err.print(f"[red]--date {escape(date)!r} is not a date (YYYY-MM-DD)[/]")
+        raise typer.Exit(2) from None
     _migrate()
     with dbmod.session_factory()() as session, _progress() as progress:
         task = progress.add_task(f"plan {day}", total=3)
@@ -137,21 +172,10 @@ def plan(
             err.print(f"[red]{escape(str(exc))}[/]")
             raise typer.Exit(1) from None
         session.commit()
-        table = Table(title=f"Plan {row.id} for {day} ({row.solver_status})")
-        for col in ("technician", "stops", "start", "end", "travel min", "idle min", "overtime min"):
-            table.add_column(col)
-        for route in row.routes:
-            table.add_row(
-                f"{route['technician_code']} {route['technician_name']}",
-                str(len(route["visits"])),
-                route["start_at"][11:16] + "Z",
-                route["end_at"][11:16] + "Z",
-                str(route["travel_s"] // 60),
-                str(route["idle_s"] // 60),
-                str(route["overtime_s"] // 60),
-            )
         progress.stop()
-        console.print(table)
+        console.print(
+            plan_table(plan_id=row.id, plan_date=day, status=row.solver_status, routes=row.routes, zone=zone)
+        )
         reasons = Counter(u["reason"] for u in row.unassigned)
         console.print("unassigned: " + (", ".join(f"{n} {r}" for r, n in reasons.items()) or "none"))
         if publish:
@@ -401,33 +425,70 @@ def sync(
         time.sleep(interval_s)
 
 
-def _demo_orders(zone: ZoneInfo) -> None:
-    """Raise today's orders once, so the dispatcher has a day to plan."""
-    from server.orders import generation
-    from server.orders.models import GenerationRun
+def _sign_in_table(usernames: list[tuple[str, str]], *, password: str) -> Table:
+    """Every demo sign-in: who, what role, and where they sign in."""
+    table = Table(title=f"Demo sign-ins (password for every one: {password})")
+    for col in ("user", "role", "signs in at"):
+        table.add_column(col)
+    where = {
+        "dispatcher": "map page, API",
+        "csfr": "field app (tablet)",
+    }
+    for username, role in usernames:
+        kind = role.split(" ", 1)[0]
+        table.add_row(username, escape(role), where.get(kind, "API"))
+    return table
+
+
+def _demo_orders(zone: ZoneInfo, today: dt.date) -> dt.date:
+    """Raise the working day's orders once, so the dispatcher has a day to plan and the supervisor a
+    shut-off list to approve; returns that day (today, or the next business day with shut-offs)."""
+    from server.demo.workday import choose_day, summarize
+    from server.orders import facts, generation
+    from server.orders.calendar import Calendar
+    from server.orders.models import GenerationRun, ShutoffBatch
     from server.orders.policy import current_policy
 
-    today = dt.datetime.now(zone).date()
+    policy = current_policy()
     with dbmod.session_factory()() as session:
+        chosen = choose_day(
+            today,
+            calendar=Calendar.of(policy.calendar, facts.marked_days(session, today)),
+            shutoff=policy.shutoff,
+        )
+        day = chosen.day
+        if chosen.why:
+            console.print(f"{chosen.why}: the demo works {format_day(day)}")
         done = session.scalar(
-            select(func.count())
-            .select_from(GenerationRun)
+            select(GenerationRun.id)
             .where(
-                GenerationRun.run_date == today,
+                GenerationRun.run_date == day,
                 GenerationRun.actor == "demo",
                 GenerationRun.dry_run.is_(False),
             )
+            .limit(1)
         )
         if done:
-            return
-        result = generation.run(session, policy=current_policy(), run_date=today, zone=zone, actor="demo")
+            batches = session.scalars(
+                select(ShutoffBatch.id).where(
+                    ShutoffBatch.service_date == day, ShutoffBatch.status == "proposed"
+                )
+            ).all()
+            console.print(
+                f"orders for {format_day(day)} were raised by an earlier demo run (run {done})"
+                + (
+                    f"; shut-off batch {', '.join(map(str, batches))} awaits the supervisor's approval"
+                    if batches
+                    else ""
+                )
+            )
+            return day
+        result = generation.run(session, policy=policy, run_date=day, zone=zone, actor="demo")
         session.commit()
-    made = {rule: c.get("create", 0) for rule, c in result.counts.items() if c.get("create")}
-    console.print(
-        f"orders raised for {today}: "
-        + (", ".join(f"{n} {rule}" for rule, n in made.items()) or "none")
-        + (f"; shut-off batch {result.batch_id} awaits the supervisor's approval" if result.batch_id else "")
-    )
+    console.print(f"orders raised for {format_day(day)}:")
+    for line in summarize(result).lines():
+        console.print(f"  {escape(line)}")
+    return day
 
 
 @app.command()
@@ -439,15 +500,24 @@ def demo(
         bool, typer.Option("--serve/--no-serve", help="start the server when ready")
     ] = True,
     port: Annotated[int | None, typer.Option(help="TCP port for the server")] = None,
+    today: Annotated[
+        str, typer.Option(help="pretend today is this date, YYYY-MM-DD (default: the utility's today)")
+    ] = "",
 ) -> None:
-    """Generate a demo district, import it, add the crew and sign-ins, and start the server."""
+    """Generate a demo district, import it, add the crew and sign-ins, raise a working day's orders,
+    and start the server."""
     from server.accounts.models import Account
     from server.cis.importer import find_files, import_files
     from server.demo.district import generate
     from server.demo.seed import DEMO_PASSWORD, seed_people
 
     settings = get_settings()
-    zone = ZoneInfo(settings.timezone)
+    zone = utility_zone(settings)
+    try:
+        day_now = dt.date.fromisoformat(today) if today else local_today(zone=zone)
+    except ValueError:
+        err.print(f"[red]--today {escape(today)!r} is not a date (YYYY-MM-DD)[/]")
+        raise typer.Exit(2) from None
     demo_dir = settings.var_dir / "demo"
     if fresh:
         dbmod.get_engine().dispose()
@@ -466,7 +536,7 @@ def demo(
                 demo_dir / "cis",
                 accounts=accounts,
                 seed=seed,
-                today=dt.date.today(),
+                today=day_now,
                 zone=zone,
                 progress=lambda n: progress.advance(task, n),
             )
@@ -488,7 +558,7 @@ def demo(
         console.print(f"using the existing district ({have:,} accounts); --fresh generates a new one")
     with dbmod.session_factory()() as session:
         people = seed_people(db_session=session)
-    _demo_orders(zone)
+    work_day = _demo_orders(zone, day_now)
     couch_proc = None
     if not settings.couchdb_url and serve_after:
         couch_proc = _start_dev_couchdb(settings.var_dir)
@@ -502,11 +572,16 @@ def demo(
     table = Table(title="Curbstop demo")
     table.add_column("what")
     table.add_column("where / how")
-    table.add_row("API and its docs", f"{base}/docs")
-    table.add_row("sign in", f"POST {base}/api/auth/token  (password for every demo user: {DEMO_PASSWORD})")
+    table.add_row("map page (dispatcher)", f"{base}/web/dispatch.html")
+    table.add_row("API docs", f"{base}/docs")
     table.add_row(
-        "users", escape(", ".join(f"{u} [{r}]" for u, r in people.usernames[:4]) + "; CSFRs t01..t12")
+        "sign in (API)", f"POST {base}/api/auth/token  (password for every demo user: {DEMO_PASSWORD})"
     )
+    table.add_row(
+        "working day",
+        f"{format_day(work_day)}: `curbstop plan --date {work_day.isoformat()}` plans it",
+    )
+    table.add_row("time zone", f"{zone.key} ({zone_abbreviation(zone, work_day)}): every time shown is in it")
     table.add_row("station token", str(demo_dir / "station-token.txt"))
     table.add_row("database", _safe_url())
     if settings.couchdb_url:
@@ -518,7 +593,10 @@ def demo(
             f"{couch.url}  (admin {couch.username}; password in {settings.var_dir / 'couch-admin'})",
         )
         table.add_row("field app", "uv run curbstop mobile  (sign in as t01..t12)")
+    else:
+        table.add_row("CouchDB (tablets)", "not started (--no-serve; the demo starts it with the server)")
     console.print(table)
+    console.print(_sign_in_table(people.usernames, password=DEMO_PASSWORD))
     if serve_after:
         try:
             serve(host=None, port=port)

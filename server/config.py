@@ -6,7 +6,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +42,20 @@ class Settings(BaseSettings):
     policy_file: Path | None = Field(
         default=None, description="order-generation policy (TOML); default built in"
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        """Refuse a zone the tz database does not know at start-up, not at the first time shown."""
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"CURBSTOP_TIMEZONE {value!r} is not an IANA time zone name (e.g. America/Los_Angeles)"
+            ) from None
+        return value
 
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL to use, defaulting to the SQLite file in var_dir."""

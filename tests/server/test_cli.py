@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -192,6 +193,85 @@ def test_plan_command_plans_and_publishes(empty_database_url, engine, tmp_path):
         ).scalar()
     assert statuses == ["dispatched"] * 6
     assert dispatched == 6 and "published: 6 orders dispatched" in result.stdout
+    # Shift times are the utility's (America/Los_Angeles by default), the zone named; never UTC "Z" times.
+    assert "start PST" in result.stdout and "Wednesday 2 December 2026" in result.stdout
+    assert re.search(r"\d\d:\d\dZ", result.stdout) is None
+
+
+def test_plan_table_shows_times_in_the_utility_zone() -> None:
+    """A 07:00-15:30 America/Los_Angeles shift (15:00-23:30 UTC in December) shows as 07:00 and 15:30
+    with the zone named in the headers, not as 15:00Z."""
+    from zoneinfo import ZoneInfo
+
+    from rich.console import Console
+
+    from server.cli import plan_table
+
+    route = {
+        "technician_code": "T01",
+        "technician_name": "Rosa Alvarez",
+        "visits": [{}, {}],
+        "start_at": "2026-12-02T15:00:00+00:00",
+        "end_at": "2026-12-02T23:30:00+00:00",
+        "travel_s": 3600,
+        "idle_s": 0,
+        "overtime_s": 0,
+    }
+    out = Console(record=True, width=200)
+    out.print(
+        plan_table(
+            plan_id=3,
+            plan_date=dt.date(2026, 12, 2),
+            status="optimal",
+            routes=[route],
+            zone=ZoneInfo("America/Los_Angeles"),
+        )
+    )
+    text = out.export_text()
+    assert "07:00" in text and "15:30" in text and "15:00Z" not in text
+    assert "start PST" in text and "America/Los_Angeles" in text and "Wednesday 2 December 2026" in text
+
+
+@pytest.mark.slow
+def test_demo_on_a_saturday_works_monday(empty_database_url, engine, tmp_path):
+    """Run on a Saturday, the demo raises Monday's orders: a shut-off list awaiting approval, notice
+    deliveries counted apart from shut-offs, and it prints the map page, API docs, CouchDB and every
+    sign-in."""
+    result = run(
+        ["demo", "--accounts", "300", "--no-serve", "--today", "2026-11-28"], empty_database_url, tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "Today is Saturday 28 November 2026, a weekend day: the demo works Monday 30 November 2026" in out
+    with engine.connect() as conn:
+        batches = conn.execute(
+            text("SELECT id, status FROM shutoff_batches WHERE service_date = :d"),
+            {"d": dt.date(2026, 11, 30)},
+        ).all()
+        by_type = dict(
+            conn.execute(
+                text(
+                    "SELECT order_type, count(*) FROM work_orders WHERE scheduled_date = :d "
+                    "AND created_by = 'demo' GROUP BY order_type"
+                ),
+                {"d": dt.date(2026, 11, 30)},
+            ).all()
+        )
+    assert len(batches) == 1 and batches[0].status == "proposed"
+    shutoffs = by_type["shut_off_nonpay"]
+    assert shutoffs > 0
+    noun = "shut-off" if shutoffs == 1 else "shut-offs"
+    assert (
+        f"{shutoffs} {noun} for non-payment awaiting a supervisor's approval (shut-off batch {batches[0].id})"
+        in out
+    )
+    notices = by_type.get("notice_delivery", 0)
+    if notices:
+        assert f"{notices} notice deliver" in out
+    for address in ("/web/dispatch.html", "/docs", "/api/auth/token", "CouchDB"):
+        assert address in out
+    for user in ("admin", "dispatcher", "advisor", "supervisor", *(f"t{n:02d}" for n in range(1, 13))):
+        assert f"│ {user} " in out, user
 
 
 @pytest.mark.slow
