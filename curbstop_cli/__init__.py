@@ -6,11 +6,11 @@ It lives outside `server/` because the server must not import the programs that 
 
 from __future__ import annotations
 
-from device_bridge.cli import bridge_command, simulate_handheld_command
+from device_bridge.cli import bridge_app, simulate_handheld_command
 from mobile.cli import mobile_command
 from server.cli import app
 
-app.command("bridge")(bridge_command)
+app.add_typer(bridge_app, name="bridge")  # `curbstop bridge --port ...` and `curbstop bridge spool ...`
 app.command("simulate-handheld")(simulate_handheld_command)
 app.command("mobile")(mobile_command)
 

@@ -392,9 +392,10 @@ class DeviceInfo:
 
 @dataclass(frozen=True)
 class Identified:
-    """A hand-held answered IDENT."""
+    """A hand-held answered IDENT (`again`: a session the station started with a device already docked)."""
 
     device: DeviceInfo
+    again: bool = False
 
 
 @dataclass(frozen=True)
@@ -553,6 +554,7 @@ class StationSession(_Outbox):
         self._last_heard = 0.0
         self._reads_sha = ""
         self._docked_misses = 0
+        self._again = False  # dock_again asked for a new session with the docked device
 
     # -- driving ------------------------------------------------------------------------------------
 
@@ -602,6 +604,7 @@ class StationSession(_Outbox):
         self.receiver = None
         self.sender = None
         self.device = None
+        self._again = False
         self._deadline = 0.0  # poll again at once
 
     # -- calls from the I/O layer -------------------------------------------------------------------
@@ -626,6 +629,17 @@ class StationSession(_Outbox):
         self.state = StationState.DOWNLOADING
         self.sender.start(now)
         self._pump_sender()
+
+    def dock_again(self, now: float) -> bool:
+        """Start a new session with the device still docked (to load routes the server could not give before).
+
+        Returns False when no device is docked and idle.
+        """
+        if self.state is not StationState.DOCKED or self.device is None:
+            return False
+        self._again = True
+        self._request(control(MsgType.IDENT_REQ), now)
+        return True
 
     def abort(self, reason: str) -> None:
         """End the session from the I/O layer (e.g. the batch failed validation)."""
@@ -658,9 +672,11 @@ class StationSession(_Outbox):
             elif self.state is StationState.DOCKED:
                 self._last_heard = now
                 self._docked_misses = 0
-                if info.device_id != self.device_id or info.reads_pending > 0:
-                    self.device = info  # a new device, or new reads: a new session
-                    self._events.append(Identified(info))
+                again = self._again and info.device_id == self.device_id
+                if info.device_id != self.device_id or info.reads_pending > 0 or again:
+                    self.device = info  # a new device, new reads, or dock_again: a new session
+                    self._again = False
+                    self._events.append(Identified(info, again=again and info.reads_pending == 0))
                     self._go(StationState.CLOCK, now)
             return
         if self.state is StationState.WAITING or self.state is StationState.DOCKED:

@@ -8,13 +8,20 @@ and talks on the master side. The station opens the slave path like any serial p
 - Faults (seeded RNG, so a run can be replayed): flip a bit in a frame, drop a frame, send a frame
   twice, put garbage on the line, and hang up mid-transfer (go silent for ``hangup_s``, losing the
   bytes in flight, then come back as if re-docked).
+- Reading between docks (``walk``): when a dock has loaded route records the device has not read yet,
+  the reader takes it out of the cradle (the line goes silent for ``walk_s``), reads every such record
+  (`device_bridge.sample.walk_reads`: readings inside each record's limits, optional skips and misreads)
+  and docks it again, where the station unloads the reads. A record stays read while its route stays in
+  the device (``read_log.json``), so a route reloaded after the upload is not read twice.
 - State directory: ``reads.jsonl`` (reads waiting to be unloaded), ``routes.jsonl`` (routes installed,
-  replaced atomically and only whole), ``cleared/<sha256>.jsonl`` (batches the station committed) and
-  ``status.json`` (counters and hang-ups, for tests and people).
+  replaced atomically and only whole), ``read_log.json`` (route records already read),
+  ``cleared/<sha256>.jsonl`` (batches the station committed) and ``status.json`` (counters, hang-ups and
+  walks, for tests and people).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import random
@@ -27,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contracts.handheld import encode_lines
+from contracts.handheld import RouteRecord, decode_routes, encode_lines
 from device_bridge.frames import Frame, FrameReader, MsgType, encode
 from device_bridge.protocol import (
     ClearReads,
@@ -39,7 +46,7 @@ from device_bridge.protocol import (
     Timing,
     sha256_hex,
 )
-from device_bridge.sample import sample_reads, sample_routes
+from device_bridge.sample import sample_reads, sample_routes, walk_reads
 from device_bridge.virtual_link import BITS_PER_BYTE
 
 
@@ -49,6 +56,11 @@ class SimConfig:
 
     state_dir: Path
     device_id: str = "HH-0001"
+    reader_id: str = "RDR1"
+    walk: bool = False  # read loaded route records between docks (the command line's default is on)
+    walk_s: float = 10.0  # how long the device is out of the cradle for a walk
+    skip_prob: float = 0.0  # per meter walked: skipped with a code
+    misread_prob: float = 0.0  # per meter walked: a reading outside the record's limits
     baud: int = 115_200
     turnaround_s: float = 0.016
     sample_reads: int = 0  # when reads.jsonl does not exist yet, make this many sample reads
@@ -85,6 +97,9 @@ class SimStatus:
     discarded_bytes: int = 0
     sessions_done: int = 0
     clock_set_utc_ms: int = 0
+    walks: int = 0  # times the reader took the device out to read its route
+    reads_taken: int = 0  # reads and skips taken on those walks
+    walking: bool = False  # out of the cradle right now
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -111,6 +126,10 @@ class Simulator:
         (cfg.state_dir / "cleared").mkdir(exist_ok=True)
         self.reads_path = cfg.state_dir / "reads.jsonl"
         self.routes_path = cfg.state_dir / "routes.jsonl"
+        self.read_log_path = cfg.state_dir / "read_log.json"
+        self.read_log: dict[str, str] = (
+            dict(json.loads(self.read_log_path.read_text())) if self.read_log_path.exists() else {}
+        )
         if not self.reads_path.exists():
             reads = sample_reads(
                 cfg.device_id, sample_routes(cfg.sample_reads, seed=cfg.seed + 1), seed=cfg.seed + 2
@@ -143,6 +162,8 @@ class Simulator:
         self._tx_ready: list[tuple[float, int]] = []  # (time this many more bytes may start, count)
         self._tx_line_at = 0.0
         self._silent_until = 0.0
+        self._walk_due: float | None = None  # when the reader takes the device out to read
+        self._walking_until = 0.0
         self._stop = False
         self._dirty = True
 
@@ -165,10 +186,70 @@ class Simulator:
                 _atomic_write(self.routes_path, event.data)  # whole or not at all
                 self.machine.routes_installed(event.sha256)
                 self.status.routes_installed += 1
+                self._forget_unloaded_routes()
             elif isinstance(event, ClockSet):
                 self.clock_skew_ms = event.utc_ms - int(time.time() * 1000)
                 self.status.clock_set_utc_ms = event.utc_ms
             self._dirty = True
+
+    # -- reading the route between docks ------------------------------------------------------------
+
+    @staticmethod
+    def _record_key(r: RouteRecord) -> str:
+        return f"{r.route_id}|{r.cycle}|{r.meter_serial}|{r.register_number}"
+
+    def routes(self) -> list[RouteRecord]:
+        """The route records installed now."""
+        data = self.routes_path.read_bytes() if self.routes_path.exists() else b""
+        return decode_routes(data) if data.strip() else []
+
+    def unread(self) -> list[RouteRecord]:
+        """Installed route records not read yet."""
+        return [r for r in self.routes() if self._record_key(r) not in self.read_log]
+
+    def _forget_unloaded_routes(self) -> None:
+        # A record stays read while its route stays in the device; one removed and loaded again later
+        # (next month's read of the same book) is read again.
+        keep = {self._record_key(r) for r in self.routes()}
+        self.read_log = {k: v for k, v in self.read_log.items() if k in keep}
+        _atomic_write(self.read_log_path, json.dumps(self.read_log, indent=0).encode())
+
+    def _plan_walk(self, now: float) -> None:
+        if self.cfg.walk and self._walk_due is None and self.unread():
+            # Leave once the last answer (BYE_OK) is on the line.
+            self._walk_due = now + 4 * self.cfg.turnaround_s + 0.05
+
+    def _walk(self, now: float) -> None:
+        """Take the device out, read every unread record, and come back `walk_s` later."""
+        self._walk_due = None
+        todo = self.unread()
+        if not todo:
+            return
+        start = dt.datetime.fromtimestamp(self._clock_ms() / 1000, dt.UTC)
+        reads = walk_reads(
+            self.cfg.device_id,
+            todo,
+            reader_id=self.cfg.reader_id,
+            start=start,
+            duration_s=self.cfg.walk_s,
+            rng=self.rng,
+            skip_prob=self.cfg.skip_prob,
+            misread_prob=self.cfg.misread_prob,
+        )
+        self.store.reads += encode_lines(reads)
+        _atomic_write(self.reads_path, self.store.reads)
+        for r in todo:
+            self.read_log[self._record_key(r)] = start.isoformat()
+        _atomic_write(self.read_log_path, json.dumps(self.read_log, indent=0).encode())
+        self.status.walks += 1
+        self.status.reads_taken += len(reads)
+        # Out of the cradle: the station hears nothing until the device is docked again.
+        self._silent_until = self._walking_until = now + self.cfg.walk_s
+        self._tx.clear()
+        self._tx_ready.clear()
+        self._rx.clear()
+        self.reader.clear()
+        self._dirty = True
 
     def write_status(self) -> None:
         """Write status.json (atomically)."""
@@ -176,6 +257,7 @@ class Simulator:
         s.reads_pending = self.machine.ident().reads_pending
         s.routes_sha256 = self.store.info.routes_sha256
         s.discarded_bytes = self.reader.discarded_bytes
+        s.walking = time.monotonic() < self._walking_until
         _atomic_write(self.cfg.state_dir / "status.json", json.dumps(asdict(s), indent=1).encode())
         self._dirty = False
 
@@ -236,6 +318,7 @@ class Simulator:
                 if frame.type is MsgType.BYE:
                     self.status.sessions_done += 1
                     self._dirty = True
+                    self._plan_walk(now)
                 self.machine.on_frame(frame, now)
                 self._handle_events()
                 self._queue_out(now)
@@ -310,11 +393,15 @@ class Simulator:
             print(self.port, flush=True)
         was_silent = False
         last_status = 0.0
+        self._plan_walk(time.monotonic())  # routes loaded before a restart and not read yet
         while not self._stop:
             now = time.monotonic()
+            if self._walk_due is not None and now >= self._walk_due and not self._tx:
+                self._walk(now)
             silent = now < self._silent_until
             if was_silent and not silent:
                 self.machine = self._new_machine()  # back in the cradle: a fresh session, same storage
+                self._dirty = True
                 self.reader.clear()
                 self._tx_line_at = now
                 self._rx_line_at = now

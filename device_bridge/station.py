@@ -30,7 +30,7 @@ from device_bridge.protocol import (
     StationSession,
     Timing,
 )
-from device_bridge.spool import Sender, ServerClient, Spool
+from device_bridge.spool import Sender, ServerClient, ServerError, Spool
 from device_bridge.transport import LinkError, Port, SerialTransport
 
 log = logging.getLogger("curbstop.bridge")
@@ -51,6 +51,7 @@ class StationConfig:
     http_timeout_s: float = 5.0
     retry_base_s: float = 0.5
     retry_max_s: float = 30.0
+    routes_retry_s: float = 30.0  # a docked device whose routes could not be loaded is tried again this often
     progress: bool = True
 
 
@@ -98,6 +99,7 @@ class PortWorker(threading.Thread):
         self.partials = partials
         self.status = PortStatus(url)
         self._halt = threading.Event()
+        self._routes_owed_at: float | None = None  # when to try loading the docked device's routes again
 
     def stop(self) -> None:
         """Leave the loop at the next read timeout."""
@@ -137,6 +139,9 @@ class PortWorker(threading.Thread):
                 for frame in reader.feed(data):
                     session.on_frame(frame, now)
             session.on_tick(now)
+            if self._routes_owed_at is not None and now >= self._routes_owed_at:
+                self._routes_owed_at = None
+                session.dock_again(now)
             self._handle(session, reader, port)
             out = session.take_frames()
             if out:
@@ -154,7 +159,13 @@ class PortWorker(threading.Thread):
     def _handle(self, session: StationSession, reader: FrameReader, port: Port) -> None:
         for event in session.take_events():
             now = time.monotonic()
-            if isinstance(event, Identified):
+            if isinstance(event, Identified) and event.again:
+                log.info(
+                    "port %s: device %s still docked; loading its routes again",
+                    self.url,
+                    event.device.device_id,
+                )
+            elif isinstance(event, Identified):
                 d = event.device
                 self.status.docks += 1
                 log.info(
@@ -178,7 +189,12 @@ class PortWorker(threading.Thread):
             elif isinstance(event, ReadsCleared):
                 log.info("device %s cleared batch %s", event.device_id, event.sha256[:12])
             elif isinstance(event, RoutesNeeded):
-                session.load_routes(self._routes(event.device_id), time.monotonic())
+                blob = self._routes(event.device_id)
+                # Not loaded (server away, device not registered yet): try again while it stays docked.
+                self._routes_owed_at = (
+                    None if blob is not None else time.monotonic() + self.cfg.routes_retry_s
+                )
+                session.load_routes(blob, time.monotonic())
             elif isinstance(event, RoutesLoaded):
                 self.status.routes_loaded += 1
                 log.info(
@@ -187,6 +203,7 @@ class PortWorker(threading.Thread):
             elif isinstance(event, SessionDone):
                 log.info("device %s done; it may be undocked", event.device_id)
             elif isinstance(event, SessionLost):
+                self._routes_owed_at = None  # undocked: the next dock loads them
                 self.status.lost += 1
                 log.warning(
                     "port %s: lost device %s in %s: %s (confirmed work is kept; it resumes on re-dock)",
@@ -228,6 +245,11 @@ class PortWorker(threading.Thread):
     def _routes(self, device_id: str) -> bytes | None:
         try:
             return self.client.routes_blob(device_id)
+        except ServerError as exc:
+            # The server's own words ("hand-held HH-0009 is not registered ..."), not a status line.
+            log.error("device %s: routes not loaded this dock: %s", device_id, exc)
+            self.status.errors.append(str(exc))
+            return None
         except (httpx.HTTPError, ValueError) as exc:
             log.warning("device %s: routes not loaded this dock, server unavailable: %s", device_id, exc)
             return None
@@ -263,6 +285,13 @@ class Station:
             self.cfg.server_url,
             self.cfg.spool_path,
         )
+        dead = self.spool.dead_batches()
+        if dead:
+            log.warning(
+                "spool holds %d dead batch(es) (%d reads) the server refused; see curbstop bridge spool list",
+                len(dead),
+                sum(d.read_count for d in dead),
+            )
         self.sender.start()
         for w in self.workers:
             w.start()
@@ -309,8 +338,9 @@ class Station:
                 server = (
                     "server ok" if not self.sender.failures else f"server down ({self.sender.last_error})"
                 )
+                dead = f"; {c.dead} refused (curbstop bridge spool list)" if c.dead else ""
                 progress.update(
-                    spool_task, description="spool", extra=f"{c.unsent} unsent of {c.total}; {server}"
+                    spool_task, description="spool", extra=f"{c.unsent} unsent of {c.total}{dead}; {server}"
                 )
 
 

@@ -46,10 +46,21 @@ class Procs:
         return proc
 
     def simulator(
-        self, name: str, *extra: str, baud: int = TEST_BAUD, reads: int = 30, seed: int = 0
+        self,
+        name: str,
+        *extra: str,
+        baud: int = TEST_BAUD,
+        reads: int = 30,
+        seed: int = 0,
+        walk_s: float | None = None,
     ) -> tuple[str, Path]:
-        """Start a simulated hand-held; return (pty path, state dir)."""
+        """Start a simulated hand-held; return (pty path, state dir).
+
+        With `walk_s` it reads the routes it is loaded with between docks (a walk of that many seconds);
+        without, it stays in the cradle and holds only its `reads` synthetic reads.
+        """
         state = self.tmp / name
+        walk = ["--walk", "--walk-s", str(walk_s)] if walk_s is not None else ["--no-walk"]
         proc = self._spawn(
             [
                 sys.executable,
@@ -69,6 +80,7 @@ class Procs:
                 str(reads),
                 "--seed",
                 str(seed),
+                *walk,
                 *extra,
             ],
             f"{name}.stderr",
