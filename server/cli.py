@@ -137,6 +137,15 @@ def plan(
     time_limit: Annotated[float, typer.Option(help="seconds the solver may search")] = 20.0,
     seed: Annotated[int, typer.Option(help="the same inputs and seed give the same plan")] = 0,
     publish: Annotated[bool, typer.Option(help="dispatch the plan to the orders when it is made")] = False,
+    carry_over: Annotated[
+        bool | None,
+        typer.Option(
+            "--carry-over/--no-carry-over",
+            help="plan open orders due on an earlier day (shown as carried over); default: the policy's "
+            "dispatch.include_carry_over",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Plan every CSFR's day with the routing engine; show routes and unassigned work; optionally publish."""
     from collections import Counter
@@ -166,6 +175,7 @@ def plan(
                 seed=seed,
                 actor="cli",
                 report=note,
+                include_carry_over=carry_over,
             )
         except ValueError as exc:
             progress.stop()
@@ -178,6 +188,21 @@ def plan(
         )
         reasons = Counter(u["reason"] for u in row.unassigned)
         console.print("unassigned: " + (", ".join(f"{n} {r}" for r, n in reasons.items()) or "none"))
+        if row.carried_over:
+            items = [v for r in row.routes for v in r["visits"]] + list(row.unassigned)
+            late = sorted(
+                (
+                    (i["original_date"], i["order_id"], "planned" if "sequence" in i else i["reason"])
+                    for i in items
+                    if i.get("carried_over")
+                ),
+            )
+            console.print(
+                f"[yellow]carried over[/]: {row.carried_over} open orders due on an earlier day "
+                f"({'planned' if row.params.get('include_carry_over') else 'not planned: --carry-over plans them'})"
+            )
+            for original, order_id, what in late[:20]:
+                console.print(f"  order {order_id}, due {original}: {what}")
         if publish:
             result = publish_plan(db_session=session, plan=row, actor="cli")
             session.commit()
@@ -241,12 +266,14 @@ def generate_orders(
         progress.stop()
     verb = "would be" if dry_run else "were"
     table = Table(title=f"Run {result.run_id} for {day}" + (" (dry run: nothing written)" if dry_run else ""))
-    for col in ("rule", "created", "existing", "held back", "cancelled"):
+    for col in ("rule", "created", "existing", "held back", "excluded", "cancelled"):
         table.add_column(col, justify="right" if col != "rule" else "left")
     counts = result.counts
     for r in rules:
         c = counts.get(r.value, {})
-        table.add_row(r.value, *(str(c.get(k, 0)) for k in ("create", "existing", "hold", "cancel")))
+        table.add_row(
+            r.value, *(str(c.get(k, 0)) for k in ("create", "existing", "hold", "excluded", "cancel"))
+        )
     console.print(table)
     samples: dict[tuple[str, str], list[str]] = defaultdict(list)
     for a in result.applied:
@@ -263,6 +290,7 @@ def generate_orders(
         "create": f"{verb} created",
         "existing": "already there",
         "hold": "held back",
+        "excluded": "kept off the list by a supervisor's exclusion",
         "cancel": f"{verb} cancelled",
     }
     for (r, outcome), lines in sorted(samples.items()):

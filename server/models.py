@@ -31,6 +31,7 @@ from server.orders.models import (
     MeterTestRequest,
     NoShutoffDay,
     ShutoffBatch,
+    ShutoffExclusion,
     WorkOrder,
 )
 from server.sync.models import FieldResult, OrderPublication, SyncCheckpoint
@@ -64,6 +65,7 @@ __all__ = [
     "RouteAssignment",
     "ServicePoint",
     "ShutoffBatch",
+    "ShutoffExclusion",
     "ShutoffHold",
     "ShutoffNotice",
     "SyncCheckpoint",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from contracts.couch import MeterFacts
 from mobile.core.field import FieldWork
+from mobile.core.localtime import hm, hm_zone
 from mobile.core.observable import Observable
 from mobile.core.orders import (
     FLOW_FOR_TYPE,
@@ -61,10 +63,11 @@ def _meter_view(meter: MeterFacts) -> MeterView:
 class OrderDetailModel(Observable):
     """One order opened from the route: facts, status buttons, which completion flow to open."""
 
-    def __init__(self, state: OrderState, work: FieldWork) -> None:
+    def __init__(self, state: OrderState, work: FieldWork, *, zone: ZoneInfo) -> None:
         super().__init__()
         self.state = state
         self.work = work
+        self.zone = zone  # the utility's: every time shown is in it, its abbreviation named
         self.message = ""
 
     @property
@@ -104,9 +107,8 @@ class OrderDetailModel(Observable):
         if sp and sp.curb_stop_location:
             rows.append(("Curb stop", sp.curb_stop_location))
         if order.window:
-            start = order.window.start_at.astimezone().strftime("%H:%M")
-            end = order.window.end_at.astimezone().strftime("%H:%M")
-            rows.append(("Window", f"{start}-{end}"))
+            start = hm(order.window.start_at, self.zone)
+            rows.append(("Window", f"{start}-{hm_zone(order.window.end_at, self.zone)}"))
         rows.append(("Reason", order.reason or "-"))
         rows.append(("Access", order.access_notes or "-"))
         return rows
@@ -132,7 +134,7 @@ class OrderDetailModel(Observable):
             if at is not None:
                 gps = next((e.gps for e in self.state.events if e.kind == kind and e.at == at), None)
                 where = f" at {gps.lat:.5f}, {gps.lon:.5f}" if gps else " (no GPS fix)"
-                out.append((label, at.astimezone().strftime("%H:%M") + where))
+                out.append((label, hm_zone(at, self.zone) + where))
         return out
 
     def can_change_status(self) -> bool:
@@ -149,7 +151,7 @@ class OrderDetailModel(Observable):
             raise ValueError(f"unknown status event {kind!r}")
         event = self.work.record_event(self.state.order, "en_route" if kind == "en_route" else "on_site")
         self.state.events.append(event)
-        self.message = f"{'En route' if kind == 'en_route' else 'On site'} at {event.at.astimezone():%H:%M}"
+        self.message = f"{'En route' if kind == 'en_route' else 'On site'} at {hm_zone(event.at, self.zone)}"
         self.changed()
 
     def now(self) -> dt.datetime:

@@ -30,6 +30,8 @@ class DispatchPlan(Base):
     order_versions: Mapped[dict[str, int]] = mapped_column(JSONType, default=dict)
     # routing.Plan in seconds-from-midnight, kept so a re-plan can start from it.
     solver_plan: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Orders due on an earlier day offered in this plan (flagged `carried_over` in routes and unassigned).
+    carried_over: Mapped[int] = mapped_column(default=0)
     objective: Mapped[int] = mapped_column(default=0)
     travel_s: Mapped[int] = mapped_column(default=0)
     solver_status: Mapped[str] = mapped_column(String(40), default="")

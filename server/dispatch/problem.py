@@ -46,6 +46,23 @@ class DayProblem:
     orders: dict[str, WorkOrder]
     technicians: dict[str, TechnicianRow]
     skipped: list[dict[str, Any]]  # orders left out before solving, with why
+    # Orders due on an earlier day (carried over), planned or not: order id -> the day first due.
+    carried: dict[int, dt.date] = dataclasses.field(default_factory=dict)
+
+    def flags(self, order_id: int) -> dict[str, Any]:
+        """`carried_over` and `original_date` of an order, as the plan shows them."""
+        original = self.carried.get(order_id)
+        return {
+            "carried_over": original is not None,
+            "original_date": original.isoformat() if original else None,
+        }
+
+
+def carried_from(order: WorkOrder, plan_date: dt.date) -> dt.date | None:
+    """The day an order was first due when it is overdue on `plan_date` (carried over), else None."""
+    if order.scheduled_date is None or order.scheduled_date >= plan_date:
+        return None
+    return order.original_scheduled_date or order.scheduled_date
 
 
 def seconds_of(moment: dt.datetime, day: dt.date, zone: ZoneInfo) -> int:
@@ -65,8 +82,19 @@ def _tod(t: dt.time) -> int:
     return t.hour * 3600 + t.minute * 60 + t.second
 
 
-def build(*, db_session: Session, plan_date: dt.date, zone: ZoneInfo, service_area: str = "") -> DayProblem:
-    """The day's problem: active technicians and every open order due that day or overdue."""
+def build(
+    *,
+    db_session: Session,
+    plan_date: dt.date,
+    zone: ZoneInfo,
+    service_area: str = "",
+    include_carry_over: bool = True,
+) -> DayProblem:
+    """The day's problem: active technicians and every open order due that day, undated, or overdue.
+
+    Overdue orders are carried over: flagged with the day they were first due, and planned only with
+    `include_carry_over` (otherwise listed as skipped, reason `carry_over_not_included`).
+    """
     tech_query = select(TechnicianRow).where(TechnicianRow.active.is_(True)).order_by(TechnicianRow.code)
     if service_area:
         tech_query = tech_query.where(TechnicianRow.service_area.in_([service_area, ""]))
@@ -116,18 +144,25 @@ def build(*, db_session: Session, plan_date: dt.date, zone: ZoneInfo, service_ar
     orders: dict[str, WorkOrder] = {}
     skipped: list[dict[str, Any]] = []
     locked: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    carried: dict[int, dt.date] = {}
     for order, sp in db_session.execute(order_query):
+        original = carried_from(order, plan_date)
+        if original is not None:
+            carried[order.id] = original
+            if not include_carry_over:
+                skipped.append(_skip(order.id, "carry_over_not_included", original))
+                continue
         windows: tuple[TimeWindow, ...] = ()
         if order.window_start and order.window_end:
             start_s = seconds_of(order.window_start, plan_date, zone)
             end_s = seconds_of(order.window_end, plan_date, zone)
             if end_s <= 0 or start_s >= 86_400:
-                skipped.append({"order_id": order.id, "reason": "appointment_on_another_day"})
+                skipped.append(_skip(order.id, "appointment_on_another_day", original))
                 continue
             windows = (TimeWindow(max(0, start_s), min(86_400, end_s)),)
         pinned = str(order.technician_id) if order.locked and order.technician_id else None
         if pinned is not None and pinned not in tech_by_id:
-            skipped.append({"order_id": order.id, "reason": "locked_to_unavailable_technician"})
+            skipped.append(_skip(order.id, "locked_to_unavailable_technician", original))
             continue
         stop = Stop(
             id=str(order.id),
@@ -154,7 +189,17 @@ def build(*, db_session: Session, plan_date: dt.date, zone: ZoneInfo, service_ar
         orders=orders,
         technicians=tech_by_id,
         skipped=skipped,
+        carried=carried,
     )
+
+
+def _skip(order_id: int, reason: str, original: dt.date | None) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "reason": reason,
+        "carried_over": original is not None,
+        "original_date": original.isoformat() if original else None,
+    }
 
 
 def present(day: DayProblem, plan: Plan) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -187,13 +232,17 @@ def present(day: DayProblem, plan: Plan) -> tuple[list[dict[str, Any]], list[dic
                         "travel_s": v.travel_s,
                         "order_type": day.orders[v.stop_id].order_type,
                         "priority": day.orders[v.stop_id].priority,
+                        **day.flags(int(v.stop_id)),
                     }
                     for i, v in enumerate(route.visits)
                 ],
                 "breaks": [{"start_at": iso(b.start_s), "duration_s": b.duration_s} for b in route.breaks],
             }
         )
-    unassigned = [{"order_id": int(u.stop_id), "reason": u.reason.value} for u in plan.unassigned]
+    unassigned = [
+        {"order_id": int(u.stop_id), "reason": u.reason.value, **day.flags(int(u.stop_id))}
+        for u in plan.unassigned
+    ]
     return routes, unassigned + day.skipped
 
 

@@ -17,6 +17,11 @@ class PlanRequest(BaseModel):
     service_area: str = Field(default="", max_length=32)
     time_limit_s: float = Field(default=20.0, gt=0, le=600)
     seed: int = Field(default=0, ge=0)
+    include_carry_over: bool | None = Field(
+        default=None,
+        description="plan open orders due on an earlier day (flagged carried_over); "
+        "null: the policy's dispatch.include_carry_over",
+    )
 
 
 class ReplanRequest(BaseModel):
@@ -52,6 +57,7 @@ class PlanRead(BaseModel):
     params: dict[str, Any]
     routes: list[dict[str, Any]]
     unassigned: list[dict[str, Any]]
+    carried_over: int  # orders due on an earlier day; each visit and unassigned entry says so
     objective: int
     travel_s: int
     solver_status: str

@@ -22,6 +22,7 @@ from server.errors import ApiError, conflict, not_found
 from server.jobs.models import Job
 from server.jobs.service import Report, handler
 from server.orders.models import WorkOrder
+from server.orders.policy import current_policy
 
 DEFAULT_TIME_LIMIT_S = 20.0
 EMERGENCY_TIME_LIMIT_S = 1.5
@@ -40,11 +41,23 @@ def make_plan(
     seed: int,
     actor: str,
     report: Report | None = None,
+    include_carry_over: bool | None = None,
 ) -> DispatchPlan:
-    """Solve the day and store the result as a draft plan."""
+    """Solve the day and store the result as a draft plan.
+
+    Open orders due on an earlier day are offered as carried over (flagged, counted) when
+    `include_carry_over` says so (None: the policy's `dispatch.include_carry_over`), else only listed.
+    """
     note = report or (lambda _d, _t, _m="": None)
     note(0, 3, "gathering orders and technicians")
-    day = build(db_session=db_session, plan_date=plan_date, zone=_zone(), service_area=service_area)
+    carry = current_policy().dispatch.include_carry_over if include_carry_over is None else include_carry_over
+    day = build(
+        db_session=db_session,
+        plan_date=plan_date,
+        zone=_zone(),
+        service_area=service_area,
+        include_carry_over=carry,
+    )
     if not day.problem.technicians:
         raise ValueError(f"no active technicians for {plan_date} {service_area or 'in any area'}")
     # End the read transaction before the long solve: on SQLite (WAL) a snapshot held across other
@@ -63,9 +76,10 @@ def make_plan(
         service_area=service_area,
         status="draft",
         kind="plan",
-        params={"time_limit_s": time_limit_s, "seed": seed},
+        params={"time_limit_s": time_limit_s, "seed": seed, "include_carry_over": carry},
         routes=routes,
         unassigned=unassigned,
+        carried_over=len(day.carried),
         order_versions={oid: o.version for oid, o in day.orders.items()},
         solver_plan=plan_to_json(plan),
         objective=plan.objective,
@@ -86,6 +100,8 @@ def make_plan(
             "area": service_area,
             "stops": len(day.problem.stops),
             "unassigned": len(unassigned),
+            "carried_over": len(day.carried),
+            "include_carry_over": carry,
         },
     )
     note(3, 3, "done")
@@ -94,7 +110,8 @@ def make_plan(
 
 @handler("dispatch.plan")
 def plan_job(*, db_session: Session, job: Job, report: Report) -> dict[str, Any]:
-    """Job handler: plan a date (params: date, service_area, time_limit_s, seed)."""
+    """Job handler: plan a date (params: date, service_area, time_limit_s, seed, include_carry_over)."""
+    carry = job.params.get("include_carry_over")
     row = make_plan(
         db_session=db_session,
         plan_date=dt.date.fromisoformat(job.params["date"]),
@@ -103,8 +120,14 @@ def plan_job(*, db_session: Session, job: Job, report: Report) -> dict[str, Any]
         seed=int(job.params.get("seed", 0)),
         actor=job.created_by,
         report=report,
+        include_carry_over=None if carry is None else bool(carry),
     )
-    return {"plan_id": row.id, "routes": len(row.routes), "unassigned": len(row.unassigned)}
+    return {
+        "plan_id": row.id,
+        "routes": len(row.routes),
+        "unassigned": len(row.unassigned),
+        "carried_over": row.carried_over,
+    }
 
 
 def get_plan(*, db_session: Session, plan_id: int) -> DispatchPlan:
@@ -145,6 +168,7 @@ def publish(*, db_session: Session, plan: DispatchPlan, actor: str) -> dict[str,
         )
     dispatched = 0
     reassigned = 0
+    carried = 0
     plannable = {st.value for st in PLANNABLE}
     for route in plan.routes:
         for visit in route["visits"]:
@@ -156,6 +180,9 @@ def publish(*, db_session: Session, plan: DispatchPlan, actor: str) -> dict[str,
             order.technician_id = route["technician_id"]
             order.route_sequence = visit["sequence"]
             order.planned_arrival_at = dt.datetime.fromisoformat(visit["arrival_at"])
+            if order.scheduled_date is not None and order.scheduled_date < plan.plan_date:
+                carry_over(db_session=db_session, order=order, to_date=plan.plan_date, plan=plan, actor=actor)
+                carried += 1
             order.scheduled_date = plan.plan_date
             if OrderStatus(order.status) in (OrderStatus.NEW, OrderStatus.SCHEDULED):
                 _move(order, OrderStatus.ASSIGNED)
@@ -187,10 +214,45 @@ def publish(*, db_session: Session, plan: DispatchPlan, actor: str) -> dict[str,
         action="published",
         entity_type="dispatch_plan",
         entity_id=plan.id,
-        detail={"dispatched": dispatched, "reassigned": reassigned, "unassigned": len(plan.unassigned)},
+        detail={
+            "dispatched": dispatched,
+            "reassigned": reassigned,
+            "unassigned": len(plan.unassigned),
+            "carried_over": carried,
+        },
     )
     db_session.flush()
-    return {"dispatched": dispatched, "reassigned": reassigned, "unassigned": len(plan.unassigned)}
+    return {
+        "dispatched": dispatched,
+        "reassigned": reassigned,
+        "unassigned": len(plan.unassigned),
+        "carried_over": carried,
+    }
+
+
+def carry_over(
+    *, db_session: Session, order: WorkOrder, to_date: dt.date, plan: DispatchPlan, actor: str
+) -> None:
+    """Re-date an overdue order to the day a published plan does it: the day it was first due is kept
+    (`original_scheduled_date`) and the move is in the audit log."""
+    from_date = order.scheduled_date
+    if order.original_scheduled_date is None:
+        order.original_scheduled_date = from_date
+    record(
+        db_session=db_session,
+        actor=actor,
+        action="carried_over",
+        entity_type="work_order",
+        entity_id=order.id,
+        detail={
+            "from": from_date.isoformat() if from_date else None,
+            "to": to_date.isoformat(),
+            "original_date": order.original_scheduled_date.isoformat()
+            if order.original_scheduled_date
+            else None,
+            "plan_id": plan.id,
+        },
+    )
 
 
 def _states(
@@ -256,7 +318,14 @@ def replan_rest(
     if plan.status != "published":
         raise conflict(f"plan {plan.id} is {plan.status}; re-plan from the published plan of the day")
     zone = _zone()
-    day = build(db_session=db_session, plan_date=plan.plan_date, zone=zone, service_area=plan.service_area)
+    carry = plan.params.get("include_carry_over")
+    day = build(
+        db_session=db_session,
+        plan_date=plan.plan_date,
+        zone=zone,
+        service_area=plan.service_area,
+        include_carry_over=current_policy().dispatch.include_carry_over if carry is None else bool(carry),
+    )
     states = _states(db_session, plan, now, zone)
     now_s = seconds_of(now, plan.plan_date, zone)
     params = SolveParams(time_limit_s=time_limit_s, seed=seed, workers=1)
@@ -311,9 +380,16 @@ def replan_rest(
         service_area=plan.service_area,
         status="draft",
         kind=kind,
-        params={"time_limit_s": time_limit_s, "seed": seed, "from_plan": plan.id, "now": now.isoformat()},
+        params={
+            "time_limit_s": time_limit_s,
+            "seed": seed,
+            "from_plan": plan.id,
+            "now": now.isoformat(),
+            "include_carry_over": plan.params.get("include_carry_over"),
+        },
         routes=routes,
         unassigned=unassigned,
+        carried_over=len(day.carried),
         order_versions=versions,
         solver_plan=plan_to_json(result),
         objective=result.objective,

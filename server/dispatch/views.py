@@ -37,6 +37,7 @@ def request_plan(body: PlanRequest, principal: Staff, db_session: DbSession) -> 
             "service_area": body.service_area,
             "time_limit_s": body.time_limit_s,
             "seed": body.seed,
+            "include_carry_over": body.include_carry_over,
         },
     )
     db_session.commit()

@@ -31,9 +31,10 @@ from server.accounts.models import (
 from server.meters.derive import derive_pending
 from server.meters.models import Meter, MeterRead
 from server.orders.calendar import years_after
-from server.orders.models import MeterTestRequest, NoShutoffDay, WorkOrder
+from server.orders.models import MeterTestRequest, NoShutoffDay, ShutoffExclusion, WorkOrder
 from server.orders.policy import Policy
 from server.orders.rules.billing import AccountFacts, Hold, OpenOrder
+from server.orders.rules.exclusion import ExclusionFacts
 from server.orders.rules.field import CompletedTestFacts, MoveFacts, TestDueFacts, TestRequestFacts
 from server.orders.rules.reads import Interval, MeterFacts
 
@@ -239,6 +240,7 @@ def account_facts(
                 "written": None,
                 "final": None,
                 "orders": [],
+                "exclusion": None,
             }
         # Payments after the balance snapshot, and the latest payment.
         pay = db_session.execute(
@@ -302,6 +304,18 @@ def account_facts(
             ).where(WorkOrder.account_id.in_(scope), WorkOrder.status.in_(OPEN))
         ):
             rows[account_id]["orders"].append(OpenOrder(oid, otype, status, created, review))
+        # The latest exclusion from a shut-off list not lifted (one that ended lately is named when
+        # the account is raised again).
+        for ex in db_session.scalars(
+            select(ShutoffExclusion)
+            .where(
+                ShutoffExclusion.account_id.in_(scope),
+                ShutoffExclusion.lifted_at.is_(None),
+                ShutoffExclusion.until_date >= run_date - dt.timedelta(days=EXCLUSION_RECALL_DAYS),
+            )
+            .order_by(ShutoffExclusion.id)
+        ):
+            rows[ex.account_id]["exclusion"] = exclusion_facts(ex)
     out = []
     for account_id in sorted(rows):
         row = rows[account_id]
@@ -329,9 +343,31 @@ def account_facts(
                 written_notice_at=row["written"],
                 final_notice_at=row["final"],
                 open_orders=tuple(row["orders"]),
+                balance_cents=bal.balance_cents if bal else 0,
+                exclusion=row["exclusion"],
             )
         )
     return out
+
+
+EXCLUSION_RECALL_DAYS = 7  # an exclusion that ran out is named on the account's next cut for a week
+
+
+def exclusion_facts(ex: ShutoffExclusion) -> ExclusionFacts:
+    """The rules' view of a stored exclusion."""
+    return ExclusionFacts(
+        exclusion_id=ex.id,
+        batch_id=ex.batch_id,
+        note=ex.note,
+        excluded_by=ex.excluded_by,
+        excluded_at=ex.excluded_at,
+        until_date=ex.until_date,
+        balance_cents=ex.balance_cents,
+        past_due_cents=ex.past_due_cents,
+        last_payment_id=ex.last_payment_id,
+        lifted_at=ex.lifted_at,
+        lifted_by=ex.lifted_by,
+    )
 
 
 def marked_days(db_session: Session, around: dt.date) -> list[tuple[dt.date, str]]:

@@ -364,7 +364,13 @@ def apply(
         return applied, None
 
     batch_id = None
-    if any(d.order and d.order.needs_review for d in to_insert):
+    # The day's list: new shut-offs to review; a day with none still gets one list that shows the
+    # accounts an exclusion keeps off it.
+    if any(d.order and d.order.needs_review for d in to_insert) or (
+        any(d.outcome is Outcome.EXCLUDED for d in decisions)
+        and db_session.scalar(select(ShutoffBatch.id).where(ShutoffBatch.service_date == run_date).limit(1))
+        is None
+    ):
         batch = ShutoffBatch(service_date=run_date, run_id=run_id)
         db_session.add(batch)
         db_session.flush()

@@ -20,6 +20,7 @@ from server.orders import review
 from server.orders.models import GenerationDecision, GenerationRun, NoShutoffDay, ShutoffBatch
 from server.orders.policy import current_policy
 from server.orders.rules.base import Outcome, Rule
+from server.orders.schemas import ExclusionLift, ExclusionRead, ExclusionRequest
 
 router = APIRouter(prefix="/api", tags=["order generation"])
 Supervisor = Annotated[Principal, Depends(require(Role.SUPERVISOR, Role.ADMIN))]
@@ -93,11 +94,18 @@ class BatchOrder(BaseModel):
 
 class BatchDetail(BatchRead):
     orders: list[BatchOrder]
+    excluded: list[ExclusionRead] = Field(
+        default_factory=list, description="accounts an earlier exclusion keeps off this list (not new)"
+    )
 
 
 class ApproveRequest(BaseModel):
-    exclude: list[int] = Field(default_factory=list, description="order ids to take off the list")
-    note: str = ""
+    model_config = {"extra": "forbid"}
+
+    exclude: list[ExclusionRequest] = Field(
+        default_factory=list, description="accounts to take off the list, each with its own note and end"
+    )
+    note: str = Field(default="", description="a note on the review of the whole list")
 
 
 class RejectRequest(BaseModel):
@@ -247,6 +255,7 @@ def _detail(db_session: DbSession, batch: ShutoffBatch) -> BatchDetail:
     return BatchDetail(
         **BatchRead.model_validate(batch).model_dump(),
         orders=[BatchOrder.model_validate(o) for o in review.batch_orders(db_session, batch.id)],
+        excluded=review.kept_off(db_session, batch, policy=current_policy()),
     )
 
 
@@ -289,6 +298,42 @@ def reject(batch_id: int, body: RejectRequest, principal: Supervisor, db_session
     review.reject_batch(db_session, batch, note=body.note, actor=principal.name)
     db_session.commit()
     return _detail(db_session, batch)
+
+
+@router.get(
+    "/shutoff-exclusions",
+    response_model=list[ExclusionRead],
+    summary="Accounts excluded from the shut-off lists: those holding today (all with include_ended). Office.",
+)
+def list_exclusions(
+    _: Office,
+    db_session: DbSession,
+    account_id: int | None = None,
+    date: Annotated[dt.date | None, Query(description="the local day they hold on; default today")] = None,
+    include_ended: Annotated[bool, Query(description="also those lifted or ended")] = False,
+) -> list[ExclusionRead]:
+    return review.list_exclusions(
+        db_session,
+        day=date or review.local_today(),
+        policy=current_policy(),
+        account_id=account_id,
+        holding_only=not include_ended,
+    )
+
+
+@router.post(
+    "/shutoff-exclusions/{exclusion_id}/lift",
+    response_model=ExclusionRead,
+    summary="Lift an exclusion: the account may be raised on the next shut-off list. Supervisor, admin.",
+)
+def lift_exclusion(
+    exclusion_id: int, body: ExclusionLift, principal: Supervisor, db_session: DbSession
+) -> ExclusionRead:
+    ex = review.get_exclusion(db_session, exclusion_id)
+    review.lift_exclusion(db_session, ex, note=body.note, actor=principal.name)
+    db_session.commit()
+    (shown,) = review.show_exclusions(db_session, [ex], day=review.local_today(), policy=current_policy())
+    return shown
 
 
 @router.get(

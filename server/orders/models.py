@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import Base, JSONType, UTCDateTime, utcnow
@@ -29,6 +29,8 @@ class WorkOrder(Base):
     meter_id: Mapped[int | None] = mapped_column(ForeignKey("meters.id"))
     technician_id: Mapped[int | None] = mapped_column(ForeignKey("technicians.id"), index=True)
     scheduled_date: Mapped[dt.date | None] = mapped_column(Date)
+    # The day the order was first due, kept when a plan carries it over to a later day (None: never carried).
+    original_scheduled_date: Mapped[dt.date | None] = mapped_column(Date)
     window_start: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # appointment window
     window_end: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     required_skills: Mapped[list[str]] = mapped_column(JSONType, default=list)
@@ -105,6 +107,29 @@ class ShutoffBatch(Base):
     reviewed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ShutoffExclusion(Base):
+    """A supervisor took an account off a shut-off list: it stays off later lists until `until_date`, until
+    its balance changes (a payment or a new bill), or until a supervisor lifts it, whichever comes first."""
+
+    __tablename__ = "shutoff_exclusions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("shutoff_batches.id"), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id"))  # the cut it cancelled
+    note: Mapped[str] = mapped_column(Text)
+    excluded_by: Mapped[str] = mapped_column(String(64))
+    excluded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    until_date: Mapped[dt.date] = mapped_column(Date)  # the last local day it holds
+    # The receivable when it was made: a change (a payment, a new bill) ends it.
+    balance_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    past_due_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_payment_id: Mapped[int | None] = mapped_column()
+    lifted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    lifted_by: Mapped[str] = mapped_column(String(64), default="")
+    lift_note: Mapped[str] = mapped_column(Text, default="")
 
 
 class NoShutoffDay(Base):

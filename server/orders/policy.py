@@ -92,6 +92,8 @@ class ShutoffPolicy:
     forbidden_weekdays: frozenset[int]
     no_shutoff_day_before_holiday: bool
     batch_review: bool
+    exclusion_default_days: int  # how long a supervisor's exclusion holds when they name no days
+    exclusion_max_days: int  # the longest an exclusion may hold
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,11 @@ class RestorePolicy:
     after_hours_fee_cents: int
     low_income_fee_cap_cents: int
     low_income_after_hours_fee_cap_cents: int
+
+
+@dataclass(frozen=True)
+class DispatchPolicy:
+    include_carry_over: bool  # a plan offers open orders due on an earlier day (flagged as carried over)
 
 
 @dataclass(frozen=True)
@@ -140,6 +147,7 @@ class Policy:
     restore: RestorePolicy
     moves: MovesPolicy
     meter_test: MeterTestPolicy
+    dispatch: DispatchPolicy = field(default_factory=lambda: DispatchPolicy(include_carry_over=True))
     order_types: dict[OrderType, OrderTypeDefaults] = field(default_factory=dict)
     source: str = "built-in"
 
@@ -300,6 +308,8 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "forbidden_weekdays": _weekdays,
         "no_shutoff_day_before_holiday": _bool,
         "batch_review": _bool,
+        "exclusion_default_days": _int(1, 366),
+        "exclusion_max_days": _int(1, 366),
     },
     "restore": {
         "max_remaining_past_due_cents": _int(0),
@@ -310,6 +320,7 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "low_income_after_hours_fee_cap_cents": _int(0),
     },
     "moves": {"lead_days": _int(0, 30)},
+    "dispatch": {"include_carry_over": _bool},
     "meter_test": {
         "default_interval_years": _int(1, 50),
         "interval_years": _intervals,
@@ -452,6 +463,11 @@ def _build(values: dict[str, dict[str, Any]], source: str, *, path: str) -> Poli
     cal = CalendarPolicy(**values["calendar"])
     if cal.business_hours_end <= cal.business_hours_start:
         raise PolicyError(path, None, "calendar.business_hours_end", "must be after business_hours_start")
+    shutoff = ShutoffPolicy(**values["shutoff"])
+    if shutoff.exclusion_default_days > shutoff.exclusion_max_days:
+        raise PolicyError(
+            path, None, "shutoff.exclusion_default_days", "must not be above shutoff.exclusion_max_days"
+        )
     order_types = {}
     for t in OrderType:
         override = values.get(f"order_types.{t.value}", {})
@@ -465,10 +481,11 @@ def _build(values: dict[str, dict[str, Any]], source: str, *, path: str) -> Poli
         reads=reads,
         leak=LeakPolicy(**values["leak"]),
         theft=TheftPolicy(**values["theft"]),
-        shutoff=ShutoffPolicy(**values["shutoff"]),
+        shutoff=shutoff,
         restore=RestorePolicy(**values["restore"]),
         moves=MovesPolicy(**values["moves"]),
         meter_test=MeterTestPolicy(**values["meter_test"]),
+        dispatch=DispatchPolicy(**values["dispatch"]),
         order_types=order_types,
         source=source,
     )

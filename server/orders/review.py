@@ -4,14 +4,15 @@ no-shut-off days, take meter-test requests, and ask why an account did or did no
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from contracts.codes import OrderStatus
-from server.accounts.models import Account
+from server.accounts.models import Account, Balance, Payment
 from server.audit.service import record
 from server.config import get_settings
 from server.db import utcnow
@@ -19,11 +20,21 @@ from server.errors import ApiError, conflict, not_found
 from server.jobs.models import Job
 from server.jobs.service import Report, handler
 from server.meters.models import Meter
+from server.orders import facts as F
 from server.orders import generation
-from server.orders.models import GenerationDecision, GenerationRun, MeterTestRequest, ShutoffBatch, WorkOrder
+from server.orders.models import (
+    GenerationDecision,
+    GenerationRun,
+    MeterTestRequest,
+    ShutoffBatch,
+    ShutoffExclusion,
+    WorkOrder,
+)
 from server.orders.policy import Policy, current_policy
 from server.orders.rules import reads
 from server.orders.rules.base import Outcome, Rule
+from server.orders.rules.exclusion import ended_because
+from server.orders.schemas import ExclusionRead, ExclusionRequest
 
 
 def local_zone() -> ZoneInfo:
@@ -69,26 +80,21 @@ def approve_batch(
     db_session: Session,
     batch: ShutoffBatch,
     *,
-    exclude: list[int],
+    exclude: Sequence[ExclusionRequest],
     note: str,
     actor: str,
     policy: Policy,
     today: dt.date | None = None,
 ) -> dict[str, list[int]]:
-    """Release the batch's shut-offs for dispatch, except those excluded (cancelled, with the note) and
-    those whose account paid, made an arrangement or got a hold since the run (pulled again now)."""
+    """Release the batch's shut-offs for dispatch, except the accounts excluded (their cut cancelled; each
+    exclusion kept with its own note and end, so later lists show the account as excluded) and those
+    whose account paid, made an arrangement or got a hold since the run (pulled again now)."""
     if batch.status != "proposed":
         raise conflict(f"shut-off batch {batch.id} is already {batch.status}", code="batch_reviewed")
     orders = batch_orders(db_session, batch.id)
     ids = {o.id for o in orders}
-    unknown = sorted(set(exclude) - ids)
-    if unknown:
-        raise ApiError(
-            422,
-            "invalid_request",
-            f"orders {', '.join(map(str, unknown))} are not in shut-off batch {batch.id}",
-            fields=[{"field": "exclude", "message": "not in this batch"}],
-        )
+    day = today or batch.service_date
+    ends = _check_exclusions(batch, orders, exclude, policy=policy, day=day)
     open_orders = [
         o for o in orders if o.status in {s.value for s in (OrderStatus.NEW, OrderStatus.SCHEDULED)}
     ]
@@ -111,9 +117,11 @@ def approve_batch(
         if order.id in pulled:
             generation.cancel(db_session, order.id, reason=pulled[order.id], actor=actor)
             out["pulled"].append(order.id)
-        elif order.id in exclude:
-            why = f"removed from shut-off batch {batch.id} by {actor}" + (f": {note}" if note else "")
+        elif order.account_id in ends:
+            request, until = ends[order.account_id]
+            why = f"removed from shut-off batch {batch.id} by {actor} until {until}: {request.note}"
             generation.cancel(db_session, order.id, reason=why, actor=actor)
+            _exclude(db_session, batch=batch, order=order, request=request, until=until, actor=actor)
             out["excluded"].append(order.id)
         else:
             order.review_hold = ""
@@ -132,6 +140,228 @@ def approve_batch(
     )
     db_session.flush()
     return out
+
+
+def _check_exclusions(
+    batch: ShutoffBatch,
+    orders: Sequence[WorkOrder],
+    exclude: Sequence[ExclusionRequest],
+    *,
+    policy: Policy,
+    day: dt.date,
+) -> dict[int, tuple[ExclusionRequest, dt.date]]:
+    """account id -> (the request, the last day it holds); 422 naming each account or field that is wrong."""
+    on_list = {o.account_id for o in orders if o.account_id is not None}
+    problems: list[dict[str, str]] = []
+    ends: dict[int, tuple[ExclusionRequest, dt.date]] = {}
+    longest = policy.shutoff.exclusion_max_days
+    for i, request in enumerate(exclude):
+        where = f"exclude[{i}]"
+        if request.account_id not in on_list:
+            problems.append(
+                {
+                    "field": f"{where}.account_id",
+                    "message": f"account {request.account_id} is not in shut-off batch {batch.id}",
+                }
+            )
+            continue
+        if request.account_id in ends:
+            problems.append(
+                {"field": f"{where}.account_id", "message": f"account {request.account_id} is excluded twice"}
+            )
+            continue
+        if request.until is not None:
+            until = request.until
+            if until <= day:
+                problems.append(
+                    {"field": f"{where}.until", "message": f"{until} is not after the list's day {day}"}
+                )
+                continue
+        else:
+            until = day + dt.timedelta(days=request.days or policy.shutoff.exclusion_default_days)
+        if (until - day).days > longest:
+            problems.append(
+                {
+                    "field": f"{where}.{'until' if request.until else 'days'}",
+                    "message": f"at most {longest} days (shutoff.exclusion_max_days)",
+                }
+            )
+            continue
+        ends[request.account_id] = (request, until)
+    if problems:
+        raise ApiError(
+            422,
+            "invalid_request",
+            "; ".join(p["message"] for p in problems),
+            fields=problems,
+        )
+    return ends
+
+
+def _exclude(
+    db_session: Session,
+    *,
+    batch: ShutoffBatch,
+    order: WorkOrder,
+    request: ExclusionRequest,
+    until: dt.date,
+    actor: str,
+) -> ShutoffExclusion:
+    """Keep the account off the shut-off lists through `until`, remembering the balance it was made against."""
+    assert order.account_id is not None
+    balance = db_session.get(Balance, order.account_id)
+    last_payment = db_session.scalar(
+        select(Payment.id)
+        .where(Payment.account_id == order.account_id)
+        .order_by(Payment.paid_at.desc(), Payment.id.desc())
+        .limit(1)
+    )
+    ex = ShutoffExclusion(
+        account_id=order.account_id,
+        batch_id=batch.id,
+        order_id=order.id,
+        note=request.note.strip(),
+        excluded_by=actor,
+        until_date=until,
+        balance_cents=balance.balance_cents if balance else 0,
+        past_due_cents=balance.past_due_cents if balance else 0,
+        last_payment_id=last_payment,
+        lifted_by="",
+        lift_note="",
+    )
+    db_session.add(ex)
+    db_session.flush()
+    record(
+        db_session=db_session,
+        actor=actor,
+        action="excluded",
+        entity_type="shutoff_exclusion",
+        entity_id=ex.id,
+        detail={
+            "account_id": ex.account_id,
+            "batch_id": batch.id,
+            "order_id": order.id,
+            "until": until.isoformat(),
+            "note": ex.note,
+        },
+    )
+    return ex
+
+
+def get_exclusion(db_session: Session, exclusion_id: int) -> ShutoffExclusion:
+    """The exclusion, or 404."""
+    ex = db_session.get(ShutoffExclusion, exclusion_id)
+    if ex is None:
+        raise not_found("shut-off exclusion", exclusion_id)
+    return ex
+
+
+def lift_exclusion(db_session: Session, ex: ShutoffExclusion, *, note: str, actor: str) -> ShutoffExclusion:
+    """End an exclusion now: the account may be raised on the next shut-off list."""
+    if ex.lifted_at is not None:
+        raise conflict(
+            f"shut-off exclusion {ex.id} was lifted by {ex.lifted_by} on {ex.lifted_at:%Y-%m-%d}",
+            code="exclusion_lifted",
+        )
+    ex.lifted_at = utcnow()
+    ex.lifted_by = actor
+    ex.lift_note = note.strip()
+    record(
+        db_session=db_session,
+        actor=actor,
+        action="lifted",
+        entity_type="shutoff_exclusion",
+        entity_id=ex.id,
+        detail={"account_id": ex.account_id, "note": ex.lift_note},
+    )
+    db_session.flush()
+    return ex
+
+
+def show_exclusions(
+    db_session: Session, rows: Sequence[ShutoffExclusion], *, day: dt.date, policy: Policy
+) -> list[ExclusionRead]:
+    """Exclusions as a supervisor reads them: whether each holds on `day`, and if not, why."""
+    if not rows:
+        return []
+    facts = {
+        a.account_id: a
+        for a in F.account_facts(db_session, policy, day, account_ids={r.account_id for r in rows})
+    }
+    out = []
+    for ex in rows:
+        acct = facts.get(ex.account_id)
+        ended = (
+            ended_because(F.exclusion_facts(ex), acct.receivable, day)
+            if acct is not None
+            else "the account is gone"
+        )
+        out.append(
+            ExclusionRead(
+                id=ex.id,
+                account_id=ex.account_id,
+                account_number=acct.account_number if acct else "",
+                batch_id=ex.batch_id,
+                order_id=ex.order_id,
+                note=ex.note,
+                excluded_by=ex.excluded_by,
+                excluded_at=ex.excluded_at,
+                until_date=ex.until_date,
+                lifted_at=ex.lifted_at,
+                lifted_by=ex.lifted_by,
+                lift_note=ex.lift_note,
+                holds=ended is None,
+                ended=ended,
+            )
+        )
+    return out
+
+
+def list_exclusions(
+    db_session: Session,
+    *,
+    day: dt.date,
+    policy: Policy,
+    account_id: int | None = None,
+    holding_only: bool = True,
+) -> list[ExclusionRead]:
+    """Exclusions (newest first): those holding on `day`, or all of them, optionally for one account."""
+    query = select(ShutoffExclusion).order_by(ShutoffExclusion.id.desc()).limit(500)
+    if account_id is not None:
+        query = query.where(ShutoffExclusion.account_id == account_id)
+    if holding_only:
+        query = query.where(ShutoffExclusion.lifted_at.is_(None), ShutoffExclusion.until_date >= day)
+    shown = show_exclusions(db_session, list(db_session.scalars(query)), day=day, policy=policy)
+    return [e for e in shown if e.holds or not holding_only]
+
+
+def kept_off(db_session: Session, batch: ShutoffBatch, *, policy: Policy) -> list[ExclusionRead]:
+    """The accounts an earlier exclusion kept off this list (the run's `excluded` decisions)."""
+    if batch.run_id is None:
+        return []
+    accounts = set(
+        db_session.scalars(
+            select(GenerationDecision.account_id).where(
+                GenerationDecision.run_id == batch.run_id,
+                GenerationDecision.outcome == Outcome.EXCLUDED.value,
+            )
+        )
+    )
+    if not accounts:
+        return []
+    latest = (
+        select(func.max(ShutoffExclusion.id))
+        .where(ShutoffExclusion.account_id.in_(accounts), ShutoffExclusion.excluded_at <= batch.created_at)
+        .group_by(ShutoffExclusion.account_id)
+    )
+    rows = list(
+        db_session.scalars(
+            select(ShutoffExclusion)
+            .where(ShutoffExclusion.id.in_(latest))
+            .order_by(ShutoffExclusion.account_id)
+        )
+    )
+    return show_exclusions(db_session, rows, day=batch.service_date, policy=policy)
 
 
 def reject_batch(db_session: Session, batch: ShutoffBatch, *, note: str, actor: str) -> list[int]:

@@ -100,6 +100,7 @@ class OrderRead(BaseModel):
     meter_id: int | None
     technician_id: int | None
     scheduled_date: dt.date | None
+    original_scheduled_date: dt.date | None = None  # set when a plan carried it over to a later day
     window_start: dt.datetime | None
     window_end: dt.datetime | None
     required_skills: list[str]
@@ -118,3 +119,54 @@ class OrderRead(BaseModel):
     updated_at: dt.datetime
     completed_at: dt.datetime | None
     version: int
+
+
+class ExclusionRequest(BaseModel):
+    """Take one account off a shut-off list, with its own note, for some days or until a date."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: int = Field(description="an account on the list")
+    note: str = Field(
+        min_length=3, max_length=2000, description="why, e.g. 'paying Monday, spoke to J. Ruiz'"
+    )
+    days: int | None = Field(
+        default=None,
+        ge=1,
+        le=366,
+        description="keep it off the lists of the next N days (default shutoff.exclusion_default_days)",
+    )
+    until: dt.date | None = Field(default=None, description="or: keep it off every list through this day")
+
+    @model_validator(mode="after")
+    def _one_end(self) -> ExclusionRequest:
+        if self.days is not None and self.until is not None:
+            raise ValueError("give days or until, not both")
+        return self
+
+
+class ExclusionLift(BaseModel):
+    """Lift an exclusion: the account may be raised on the next list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(default="", max_length=2000, description="why it is lifted")
+
+
+class ExclusionRead(BaseModel):
+    """An exclusion from the shut-off lists, and whether it still holds (and if not, why)."""
+
+    id: int
+    account_id: int
+    account_number: str
+    batch_id: int
+    order_id: int | None
+    note: str
+    excluded_by: str
+    excluded_at: dt.datetime
+    until_date: dt.date
+    lifted_at: dt.datetime | None
+    lifted_by: str
+    lift_note: str
+    holds: bool
+    ended: str | None  # why it no longer holds: lifted, days ran out, a payment, a new balance

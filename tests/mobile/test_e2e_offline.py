@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -55,7 +56,7 @@ def csfr_db(couch_server: CouchServer) -> Iterator[tuple[RemoteDB, SyncSession]]
     admin_db = couch_server.database(name)
     couch_server.create_user(user, password)
     couch_server.set_security(name, members=[user])
-    session = SyncSession(couch_server.url, name, user, password, 5, "T05")
+    session = SyncSession(couch_server.url, name, user, password, 5, "T05", "America/Los_Angeles")
     try:
         yield admin_db, session
     finally:
@@ -75,7 +76,8 @@ def test_offline_shift_then_every_result_reaches_the_server_once(
 ) -> None:
     """Dispatch -> tablet; offline: 7 types completed + 1 unable; online: 8 results on the server, once each."""
     admin_db, session = csfr_db
-    orders = demo_orders(8)  # one of each flow type (7 in CYCLE) and an eighth for unable
+    # One of each flow type (7 in CYCLE) and an eighth for unable, on the utility's today.
+    orders = demo_orders(8, zone=ZoneInfo("America/Los_Angeles"))
     for order in orders:
         admin_db.put(order.to_couch())
 

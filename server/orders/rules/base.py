@@ -28,6 +28,7 @@ class Outcome(StrEnum):
     EXISTING = "existing"  # the order this would create exists already (a second run)
     HOLD = "hold"  # the account qualified in part but was held back; the reason says why
     CANCEL = "cancel"  # an open order is pulled
+    EXCLUDED = "excluded"  # a supervisor's exclusion keeps the account off the shut-off list (still holds)
 
 
 @dataclass(frozen=True, slots=True)

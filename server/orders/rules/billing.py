@@ -14,6 +14,7 @@ from contracts.codes import OrderType
 from server.orders.calendar import Calendar
 from server.orders.policy import Policy
 from server.orders.rules.base import Decision, OrderSpec, Outcome, Rule, create, hold
+from server.orders.rules.exclusion import ExclusionFacts, Receivable, describe, ended_because
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,13 @@ class AccountFacts:
     written_notice_at: dt.datetime | None = None  # latest written notice
     final_notice_at: dt.datetime | None = None  # latest final notice (CIS or a completed delivery order)
     open_orders: tuple[OpenOrder, ...] = field(default_factory=tuple)
+    balance_cents: int = 0  # everything owed, as the CIS last reported it
+    exclusion: ExclusionFacts | None = None  # the latest exclusion from a shut-off list not lifted
+
+    @property
+    def receivable(self) -> Receivable:
+        """What the account owes and its latest payment (an exclusion ends when this changes)."""
+        return Receivable(self.balance_cents, self.past_due_cents, self.last_payment_id, self.last_payment_at)
 
     @property
     def owed_cents(self) -> int:
@@ -150,9 +158,18 @@ def shutoff_rule(
             )
         return hold(Rule.SHUTOFF, "held back: " + "; ".join(reasons), account_id=acct.account_id)
     assert written is not None
+    ended = ""
+    if acct.exclusion is not None:
+        why = ended_because(acct.exclusion, acct.receivable, run_date)
+        if why is None:  # a supervisor took it off the list and it still holds: shown, not raised
+            return Decision(
+                Rule.SHUTOFF, Outcome.EXCLUDED, describe(acct.exclusion), account_id=acct.account_id
+            )
+        ended = f"; earlier {describe(acct.exclusion)} - ended: {why}"
     reason = f"{_money(acct.owed_cents)} past due for {days} days; written notice {written.astimezone(zone).date()}"
     if acct.final_notice_at is not None:
         reason += f"; final notice {acct.final_notice_at.astimezone(zone):%Y-%m-%d %H:%M}"
+    reason += ended
     return create(
         Rule.SHUTOFF,
         reason,

@@ -5,8 +5,10 @@ Screenshots go to test-artifacts/screenshots/<name>.png (docs/mobile.md).
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -74,6 +76,12 @@ def test_route_list_and_map(tmp_path: Path, make_driver: Any) -> None:
     assert driver.screen.name == "route"
     assert [s.order_id for s in services.route.stops][:3] == ["O1000", "O1001", "O1002"]
     assert "14 stops" in driver.screen.summary
+    # The header names the utility's date and zone (the session's America/Los_Angeles), not the tablet's.
+    pacific = ZoneInfo("America/Los_Angeles")
+    today = dt.datetime.now(pacific).date()
+    abbr = dt.datetime.combine(today, dt.time(12), tzinfo=pacific).tzname()
+    assert driver.screen.heading == f"Today's route · {today:%A} {today.day} {today:%B %Y}"
+    assert driver.screen.who == f"T05 · csfr5 · Times in {abbr} (America/Los_Angeles)"
     driver.shot("03-route")
     driver.tap(driver.screen.ids.map_button)
     assert driver.screen.name == "route_map"

@@ -85,7 +85,12 @@ def test_plan_respects_skills_windows_breaks_and_reports_unassigned(db_session, 
     start = dt.datetime.fromisoformat(visit["start_at"])
     assert local(10) <= start <= local(11)
     assert all(r["breaks"] for r in row.routes if r["visits"])
-    assert {"order_id": nobody.id, "reason": "no_skilled_technician"} in row.unassigned
+    assert {
+        "order_id": nobody.id,
+        "reason": "no_skilled_technician",
+        "carried_over": False,
+        "original_date": None,
+    } in row.unassigned
     planned = {v["order_id"] for r in row.routes for v in r["visits"]}
     assert {o.id for o in rereads} <= planned
 

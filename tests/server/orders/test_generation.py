@@ -324,7 +324,9 @@ def test_api_runs_a_job_lists_runs_and_checks_roles(client, login, db_session, w
     )
     sup = login(Role.SUPERVISOR)
     detail = client.post(
-        f"/api/shutoff-batches/{result.batch_id}/approve", json={"exclude": [999999]}, headers=sup
+        f"/api/shutoff-batches/{result.batch_id}/approve",
+        json={"exclude": [{"account_id": 999999, "note": "paying Monday"}]},
+        headers=sup,
     )
     assert detail.status_code == 422 and "not in shut-off batch" in detail.json()["error"]["message"]
     ok = client.post(f"/api/shutoff-batches/{result.batch_id}/approve", json={"note": "checked"}, headers=sup)
