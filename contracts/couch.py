@@ -96,19 +96,54 @@ class TimeWindow(BaseModel):
         return self
 
 
-class MeterFacts(BaseModel):
-    """What the CSFR needs to find and check the meter; nothing about the customer's money."""
+class LastRead(BaseModel):
+    """One earlier reading of the meter, as the register displayed it (see `MeterFacts`)."""
 
-    model_config = ConfigDict(frozen=True, extra="allow")
+    model_config = ConfigDict(frozen=True)
+
+    value: float = Field(ge=0)
+    read_at: dt.datetime
+
+
+class MeterFacts(BaseModel):
+    """What the CSFR needs to find and check the meter; nothing about the customer's money.
+
+    Every reading here (`last_read`, `last_reads`, `expected_low`, `expected_high`) and the `Reading.value`
+    a tablet sends back are the register as displayed, decimals applied (01234.5 on a 6-dial register
+    with 1 decimal is 1234.5), in `unit` before `multiplier`: the same numbers a person types and the
+    server stores. `expected_low`/`expected_high` are computed by the server's own validation (a reading
+    inside them never raises a reread); None is an open end.
+    """
+
+    model_config = ConfigDict(frozen=True)
 
     meter_id: str
     serial_number: str | None = None
     size_in: str | None = None  # nominal size, e.g. "5/8x3/4"
     dials: int | None = Field(default=None, ge=1, le=12)
+    decimals: int = Field(default=0, ge=0, le=9)  # dials right of the point
+    multiplier: int = Field(default=1, ge=1)  # the register counts `multiplier` units per step shown
     unit: VolumeUnit = VolumeUnit.GALLON
     location: str | None = None  # "front yard, left of driveway"
     last_read: float | None = None
     last_read_at: dt.datetime | None = None
+    last_reads: list[LastRead] = Field(default_factory=list, max_length=12)  # newest first
+    expected_low: float | None = Field(default=None, ge=0)
+    expected_high: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.dials is not None and self.decimals >= self.dials:
+            raise ValueError(f"decimals ({self.decimals}) must be fewer than dials ({self.dials})")
+        if (
+            self.expected_low is not None
+            and self.expected_high is not None
+            and self.expected_low > self.expected_high
+        ):
+            raise ValueError(
+                f"expected_low {self.expected_low:g} is above expected_high {self.expected_high:g}"
+            )
+        return self
 
 
 class ServicePointFacts(BaseModel):
@@ -150,7 +185,9 @@ class OrderDoc(CouchDoc):
 
 
 class Reading(BaseModel):
-    """One register reading taken on site."""
+    """One register reading taken on site: `value` is the register as displayed, decimals applied, in
+    `unit` (the convention of `MeterFacts`; the server refuses a value with more decimals than the
+    register shows or in another unit than the meter's)."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -157,8 +157,7 @@ def test_dispatch_offline_shift_and_results_back_on_the_server(live, tmp_path: P
             work.record_event(orders[oid], "on_site")
 
         def reading(order) -> str:
-            extra = order.meters[0].model_extra or {}
-            low = extra.get("expected_low")
+            low = order.meters[0].expected_low
             last = order.meters[0].last_read or 0
             return str(int(low) + 1 if low is not None else int(last) + 1)
 

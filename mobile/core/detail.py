@@ -19,7 +19,7 @@ from mobile.core.orders import (
     Marker,
     OrderState,
 )
-from mobile.core.reading import expected_range
+from mobile.core.reading import expected_range, format_reading
 
 HAZARD_WORDS = ("dog", "gate", "unsafe", "aggressive", "confined", "traffic", "bees", "snake")
 
@@ -38,15 +38,13 @@ class MeterView:
 
 
 def _meter_view(meter: MeterFacts) -> MeterView:
-    extra = meter.model_extra or {}
-    reads: list[str] = []
-    for item in extra.get("last_reads") or []:
-        if isinstance(item, dict) and "value" in item:
-            when = str(item.get("read_at", ""))[:10]
-            reads.append(f"{float(item['value']):,.0f} {meter.unit.value} {when}".strip())
+    # Last reads in the same units the rep types (the register as displayed, decimals included).
+    reads = [
+        f"{format_reading(item.value, meter)} {item.read_at.date().isoformat()}" for item in meter.last_reads
+    ]
     if not reads and meter.last_read is not None:
         when = meter.last_read_at.date().isoformat() if meter.last_read_at else ""
-        reads.append(f"{meter.last_read:,.0f} {meter.unit.value} {when}".strip())
+        reads.append(f"{format_reading(meter.last_read, meter)} {when}".strip())
     return MeterView(
         meter_id=meter.meter_id,
         serial=meter.serial_number or "-",

@@ -32,6 +32,7 @@ from server.accounts.models import (
 from server.audit.service import record
 from server.cis.formats import FieldError, FileSpec, specs
 from server.db import copy_rows, utcnow
+from server.meters.intake import mark_duplicates
 from server.meters.models import Meter, MeterRead
 
 BATCH_ROWS = 5_000  # rows per executemany
@@ -84,6 +85,7 @@ class ImportResult:
 
     rows: dict[str, int]
     rereads: int = 0
+    duplicates: int = 0  # reads already held from another source (kept as duplicates, not billed twice)
 
 
 ProgressFn = Callable[[str, int], None]
@@ -333,6 +335,7 @@ def apply(session: Session, files: dict[str, ParsedFile], progress: ProgressFn |
     note("meters.csv", len(meters))
 
     reads = rows_of("reads.csv")
+    duplicates = 0
     if reads:
         meter_ids = _id_map(session, Meter.serial, Meter.id, (r["meter_serial"] for r in reads))
         batch: list[dict[str, Any]] = []
@@ -357,6 +360,9 @@ def apply(session: Session, files: dict[str, ParsedFile], progress: ProgressFn |
                 batch = []
         _upsert(session, MeterRead.__table__, batch, ["meter_id", "register", "read_at", "source"])  # type: ignore[arg-type]
         note("reads.csv", len(batch))
+        # The intake's duplicate rule, set-based: a read we already hold from another source (a hand-held
+        # read the CIS sends back, say) is kept as its duplicate, never billed twice.
+        duplicates = mark_duplicates(session)
 
     account_keys = [
         r["account_number"]
@@ -434,7 +440,7 @@ def apply(session: Session, files: dict[str, ParsedFile], progress: ProgressFn |
         note(name, len(rows_of(name)))
     for name, parsed in files.items():
         counts[name] = len(parsed.rows)
-    return ImportResult(rows=counts)
+    return ImportResult(rows=counts, duplicates=duplicates)
 
 
 def load_files(paths: Sequence[Path], zone: ZoneInfo) -> tuple[dict[str, ParsedFile], list[ImportIssue]]:

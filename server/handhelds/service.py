@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -12,7 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from contracts.codes import ReadSource, VolumeUnit
-from contracts.handheld import ReadRecord, RouteRecord
+from contracts.handheld import ReadRecord, ReadType, RouteRecord
 from server.accounts.models import Account, Customer, ServicePoint
 from server.audit.service import record
 from server.db import utcnow
@@ -25,12 +24,8 @@ from server.handhelds.models import (
     ReadingRouteStop,
     RouteAssignment,
 )
-from server.meters.intake import expected_next
-from server.meters.models import Meter, MeterRead
-
-# Another device's read of the same register within this window is the same visit read twice:
-# stored and flagged, never billed twice.
-DUPLICATE_WINDOW = dt.timedelta(hours=12)
+from server.meters.intake import ReadIn, ReadingForm, ReadIntakeError, expected_reads, intake_reads
+from server.meters.models import Meter
 
 
 def _walk_order(points: list[tuple[int, float, float]]) -> list[int]:
@@ -166,14 +161,6 @@ def _digits(value: float | None, decimals: int, dials: int) -> int | None:
     return round(value * 10**decimals) % 10**dials
 
 
-def _expected_range(
-    history: Sequence[tuple[dt.datetime, float]], dials: int, decimals: int
-) -> tuple[int | None, int | None]:
-    """Low/high limits for the next read as register digits (see server.meters.intake.expected_next)."""
-    low, high = expected_next(history, dials=dials, decimals=decimals)
-    return _digits(low, decimals, dials), _digits(high, decimals, dials)
-
-
 def route_records(*, db_session: Session, device_id: str) -> list[RouteRecord]:
     """Everything assigned to a device, as route records in walk order; marks the assignments downloaded."""
     device = get_device(db_session=db_session, device_id=device_id)
@@ -194,20 +181,15 @@ def route_records(*, db_session: Session, device_id: str) -> list[RouteRecord]:
             .where(ReadingRouteStop.route_id == route.id)
             .order_by(ReadingRouteStop.sequence)
         ).all()
-        meter_ids = [m.id for _s, m, _sp, _a, _c in rows]
-        history: dict[int, list[tuple[dt.datetime, float]]] = defaultdict(list)
-        since = utcnow() - dt.timedelta(days=400)
-        for mid, at, reading in db_session.execute(
-            select(MeterRead.meter_id, MeterRead.read_at, MeterRead.reading).where(
-                MeterRead.meter_id.in_(meter_ids),
-                MeterRead.read_at >= since,
-                MeterRead.duplicate_of_id.is_(None),
-            )
-        ):
-            history[mid].append((at, reading))
+        # The limits come from the same derivation and classifier that validate the reads coming back
+        # (server.meters.intake.expected_reads), as register digits like every reading on the line.
+        expected = expected_reads(
+            db_session=db_session, meter_ids=[m.id for _s, m, _sp, _a, _c in rows], at=utcnow()
+        )
         for stop, meter, sp, account, customer in rows:
-            hist = sorted(history.get(meter.id, []))
-            low, high = _expected_range(hist, meter.dials, meter.decimals)
+            facts = expected[meter.id]
+            low = _digits(facts.low, meter.decimals, meter.dials)
+            high = _digits(facts.high, meter.decimals, meter.dials)
             out.append(
                 RouteRecord(
                     route_id=route.route_code,
@@ -224,7 +206,7 @@ def route_records(*, db_session: Session, device_id: str) -> list[RouteRecord]:
                     decimals=meter.decimals,
                     multiplier=meter.multiplier,
                     unit=VolumeUnit(meter.unit),
-                    previous_read=_digits(hist[-1][1], meter.decimals, meter.dials) if hist else None,
+                    previous_read=_digits(facts.previous, meter.decimals, meter.dials),
                     low_limit=low,
                     high_limit=high,
                     location_note=sp.access_notes[:200],
@@ -272,70 +254,65 @@ def ingest_upload(
                 {"field": "reads.meter_serial", "message": f"not a known meter: {s}"} for s in unknown[:20]
             ],
         )
-    keys = [r.idempotency_key for r in reads]
-    have = set(
-        db_session.scalars(select(MeterRead.idempotency_key).where(MeterRead.idempotency_key.in_(keys)))
+    # Reads go through the one intake (digits converted to the displayed register value, duplicates,
+    # rereads answered, the one classifier); it checks every read before storing any.
+    taken = [
+        ReadIn(
+            meter_serial=read.meter_serial,
+            register=read.register_number,
+            read_at=read.read_at,
+            reading=read.reading,
+            form=ReadingForm.DIGITS,
+            read_code=str(read.trouble_code)
+            or ("tamper" if read.tamper else "leak_suspected" if read.leak else ""),
+            idempotency_key=read.idempotency_key,
+            reread=read.read_type is ReadType.REREAD,
+            ref=f"reads[{i}] (meter {read.meter_serial})",
+        )
+        for i, read in enumerate(reads)
+        if read.reading is not None
+    ]
+    try:
+        intake = intake_reads(db_session=db_session, reads=taken, source=ReadSource.HANDHELD, actor=station)
+    except ReadIntakeError as exc:
+        raise ApiError(
+            422,
+            "unknown_meter" if exc.unknown_meters else "invalid_read",
+            f"{exc}; nothing was stored",
+            fields=[{"field": "reads", "message": problem} for problem in exc.problems[:20]],
+        ) from None
+    outcome = UploadOutcome(
+        accepted=intake.stored,
+        duplicates=intake.duplicates,
+        flagged=intake.count("flagged"),
+        skips=0,
+        new_read_ids=[o.read_id for o in intake.outcomes if o.status == "stored"],
     )
-    have |= set(
+    skips = [read for read in reads if read.reading is None]
+    keys = [r.idempotency_key for r in skips]
+    have = set(
         db_session.scalars(select(HandheldSkip.idempotency_key).where(HandheldSkip.idempotency_key.in_(keys)))
     )
-    outcome = UploadOutcome(accepted=0, duplicates=0, flagged=0, skips=0, new_read_ids=[])
     in_batch: Counter[str] = Counter()
-    for read in reads:
+    for read in skips:
         key = read.idempotency_key
         if key in have or in_batch[key]:
             outcome.duplicates += 1
             continue
         in_batch[key] += 1
-        meter = meters[read.meter_serial]
-        if read.reading is None:
-            db_session.add(
-                HandheldSkip(
-                    idempotency_key=key,
-                    device_pk=device.id,
-                    meter_id=meter.id,
-                    read_at=read.read_at,
-                    skip_code=str(read.skip_code),
-                    note=read.note,
-                    detail=read.model_dump(mode="json", exclude={"idempotency_key"}),
-                )
+        db_session.add(
+            HandheldSkip(
+                idempotency_key=key,
+                device_pk=device.id,
+                meter_id=meters[read.meter_serial].id,
+                read_at=read.read_at,
+                skip_code=str(read.skip_code),
+                note=read.note,
+                detail=read.model_dump(mode="json", exclude={"idempotency_key"}),
             )
-            outcome.skips += 1
-            outcome.accepted += 1
-            continue
-        value = read.reading / 10**meter.decimals
-        twin = db_session.scalar(
-            select(MeterRead.id)
-            .where(
-                MeterRead.meter_id == meter.id,
-                MeterRead.register == read.register_number,
-                MeterRead.read_at.between(read.read_at - DUPLICATE_WINDOW, read.read_at + DUPLICATE_WINDOW),
-                MeterRead.duplicate_of_id.is_(None),
-            )
-            .order_by(MeterRead.id)
-            .limit(1)
         )
-        code = str(read.trouble_code) or ("tamper" if read.tamper else "leak_suspected" if read.leak else "")
-        row = MeterRead(
-            meter_id=meter.id,
-            register=read.register_number,
-            read_at=read.read_at,
-            reading=value,
-            source=ReadSource.HANDHELD.value,
-            read_code=code,
-            estimated=False,
-            idempotency_key=key,
-            duplicate_of_id=twin,
-            validation="duplicate" if twin else "",
-            validation_reason=f"same register read by another device (read {twin})" if twin else "",
-        )
-        db_session.add(row)
-        db_session.flush()
+        outcome.skips += 1
         outcome.accepted += 1
-        if twin:
-            outcome.flagged += 1
-        else:
-            outcome.new_read_ids.append(row.id)
     if batch_key:
         db_session.add(
             HandheldUploadBatch(

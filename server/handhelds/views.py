@@ -13,7 +13,6 @@ from server.errors import conflict
 from server.handhelds import service
 from server.handhelds.models import HandheldDevice, ReadingRoute, ReadingRouteStop, RouteAssignment
 from server.handhelds.schemas import AssignBody, BuildResultRead, DeviceCreate, DeviceRead, RouteSummary
-from server.meters.intake import validate_new_reads
 
 router = APIRouter(prefix="/api/handhelds", tags=["handhelds"])
 
@@ -116,7 +115,6 @@ def upload_reads(
         batch_key=idempotency_key,
         station=principal.name,
     )
-    # Every new read goes through the same validation as imported reads (rereads, leak orders).
-    validate_new_reads(db_session=db_session, read_ids=outcome.new_read_ids, actor=principal.name)
+    # The service took every read in through server.meters.intake (validation, rereads) already.
     db_session.commit()
     return UploadResult(accepted=outcome.accepted, duplicates=outcome.duplicates)

@@ -1,6 +1,7 @@
 """Derive each read's facts when it arrives, so that nothing later has to walk a register's history.
 
-For every read (not a duplicate) of a register, ordered by time:
+For every read on a register's chain (not a duplicate, not a reread's confirmation, not a read a reread
+superseded: see `on_chain`), ordered by time:
 
 * ``prev_read_id``: the read before it;
 * ``use`` and ``rolled``: the use since that read, a dial rollover taken into account exactly as
@@ -39,6 +40,17 @@ from server.orders.policy import Policy
 ANALYTIC_WORK_MEM = "64MB"  # per sort or hash of the derivation query on PostgreSQL
 RECENT_READS = 12  # reads before this one whose mean use is the norm's fall-back
 UNDERIVED = text("NOT meter_reads.derived")  # the ix_meter_reads_underived predicate, verbatim
+
+
+def on_chain() -> ColumnElement[bool]:
+    """Reads on their register's chain: what use, norms, billing and the order rules count. Off it (kept
+    on record): a duplicate, a reread's reading that confirmed the read in question, a read a reread
+    corrected (server/meters/intake.py)."""
+    return and_(
+        MeterRead.duplicate_of_id.is_(None),
+        MeterRead.confirms_read_id.is_(None),
+        MeterRead.superseded_by_id.is_(None),
+    )
 
 
 def _register_top_sql(dials: Any, decimals: Any) -> ColumnElement[Any]:
@@ -101,10 +113,10 @@ def derive_pending(db_session: Session, policy: Policy) -> int:
     """Derive every underived read and the reads after it on its register; return how many were written."""
     db_session.flush()
     _check_policy(db_session, policy)
-    # A duplicate carries nothing (its original does): mark it done as it is.
+    # A read off the chain carries nothing (its original, or the read that stands for it, does).
     db_session.execute(
         update(MeterRead)
-        .where(UNDERIVED, MeterRead.duplicate_of_id.is_not(None))
+        .where(UNDERIVED, ~on_chain())
         .values(
             derived=True,
             prev_read_id=None,
@@ -175,7 +187,7 @@ def _derivations(policy: Policy) -> Any:
             pending, and_(pending.c.meter_id == MeterRead.meter_id, pending.c.register == MeterRead.register)
         )
         .join(Meter, Meter.id == MeterRead.meter_id)
-        .where(MeterRead.duplicate_of_id.is_(None))
+        .where(on_chain())
         .subquery("r")
     )
     rolled_use = r.c.top - r.c.prev + r.c.reading

@@ -32,7 +32,8 @@ class Meter(Base):
 
 
 class MeterRead(Base):
-    """One register reading. `reading` is the register value as displayed (decimals applied)."""
+    """One register reading. `reading` is the register value as displayed (decimals applied), from every
+    source: senders that count in dial digits are converted as the read enters (server/meters/intake.py)."""
 
     __tablename__ = "meter_reads"
     __table_args__ = (
@@ -63,6 +64,13 @@ class MeterRead(Base):
     # Set for hand-held and field reads: device|meter|register|read time, so an upload counts once.
     idempotency_key: Mapped[str | None] = mapped_column(String(160), unique=True)
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("meter_reads.id"))
+    # A reread's reading answers the read it was sent to check (server/meters/intake.py): it either
+    # confirms it (this read is kept on record beside it, the read in question stands for billing) or
+    # corrects it (this read replaces it; the read in question gets `superseded_by_id`). Reads that are
+    # duplicates, confirmations or superseded stay on record but out of the register's derivation chain.
+    confirms_read_id: Mapped[int | None] = mapped_column(ForeignKey("meter_reads.id"))
+    corrects_read_id: Mapped[int | None] = mapped_column(ForeignKey("meter_reads.id"))
+    superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("meter_reads.id"))
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     # Derived when the read arrives (server/meters/derive.py), from the register's earlier reads: what

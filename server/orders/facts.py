@@ -28,7 +28,7 @@ from server.accounts.models import (
     ShutoffHold,
     ShutoffNotice,
 )
-from server.meters.derive import derive_pending
+from server.meters.derive import derive_pending, on_chain
 from server.meters.models import Meter, MeterRead
 from server.orders.calendar import years_after
 from server.orders.models import MeterTestRequest, NoShutoffDay, ShutoffExclusion, WorkOrder
@@ -97,7 +97,7 @@ def meter_facts(
         func.row_number()
         .over(partition_by=(MeterRead.meter_id, MeterRead.register), order_by=newest_first)
         .label("rn"),
-    ).where(MeterRead.duplicate_of_id.is_(None), MeterRead.read_at >= recent_from)
+    ).where(on_chain(), MeterRead.read_at >= recent_from)
     if meter_ids is not None:
         heads_q = heads_q.where(MeterRead.meter_id.in_(list(meter_ids)))
     heads = heads_q.subquery("heads")
@@ -116,6 +116,7 @@ def meter_facts(
             r.read_code,
             r.estimated,
             r.validation,
+            r.corrects_read_id,
         ]
     head = levels[0]
     cur = current_accounts()
@@ -144,7 +145,7 @@ def meter_facts(
         .where(heads.c.rn == 1, Meter.status == "in_service", Meter.service_point_id.is_not(None))
         .order_by(head.meter_id, head.register)
     )
-    width = 10  # columns per read above
+    width = 11  # columns per read above
     out: list[MeterFacts] = []
     # Core, not the ORM: 100,000 plain rows without ORM row processing.
     for row in db_session.connection().execute(query):
@@ -165,6 +166,7 @@ def meter_facts(
                     row[at + 7] or "",  # read_code
                     bool(row[at + 8]),  # estimated
                     bool(row[at + 9]),  # validated
+                    row[at + 10] is not None,  # corrects
                 )
             )
         out.append(

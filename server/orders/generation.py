@@ -169,7 +169,7 @@ def evaluate(
                 if d is not None:
                     decisions.append(d)
         elif rule is Rule.REREAD:
-            decisions.extend(d for m in meters or () if (d := reads.reread_rule(m, policy, run_date)))
+            decisions.extend(d for m in meters or () if (d := reads.reread_rule(m, policy, run_date, zone)))
             if verdicts is not None:
                 for m in meters or ():
                     if m.intervals and not m.intervals[0].validated:

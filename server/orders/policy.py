@@ -62,6 +62,8 @@ class ReadsPolicy:
     reread_codes: frozenset[str]
     estimates_in_a_row: int
     zero_use_meter_test_cycles: int
+    confirm_use_factor: float
+    confirm_margin_gallons: float
 
 
 @dataclass(frozen=True)
@@ -286,6 +288,8 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "reread_codes": _str_set(_READ_CODES),
         "estimates_in_a_row": _int(1, 12),
         "zero_use_meter_test_cycles": _int(1, 12),
+        "confirm_use_factor": _float(1.0, 100.0),
+        "confirm_margin_gallons": _float(0.0),
     },
     "leak": {
         "factor": _float(1.0),

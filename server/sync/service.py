@@ -21,13 +21,14 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from contracts.codes import OrderStatus, transition_error
+from contracts.codes import OrderStatus, ReadSource, transition_error
 from contracts.couch import (
     EVENT_PREFIX,
     ORDER_PREFIX,
     RESULT_PREFIX,
     EventDoc,
     GeoPoint,
+    LastRead,
     MeterFacts,
     OrderDoc,
     ResultDoc,
@@ -37,8 +38,8 @@ from contracts.couch import (
 from server.accounts.models import Account, Customer, ServicePoint
 from server.audit.service import record
 from server.db import utcnow
-from server.meters.intake import expected_next, validate_new_reads
-from server.meters.models import Meter, MeterRead
+from server.meters.intake import ReadIn, ReadIntakeError, expected_reads, intake_reads
+from server.meters.models import Meter
 from server.orders.models import WorkOrder
 from server.sync.couch import CouchAdmin, CouchError
 from server.sync.models import FieldResult, OrderPublication, SyncCheckpoint
@@ -134,33 +135,31 @@ def order_document(
             )
         )
     )
+    # Limits from the same derivation and classifier that validate the reading when it comes back
+    # (server.meters.intake.expected_reads), for a read taken when the CSFR is due there.
+    due_at = order.planned_arrival_at or order.window_start or utcnow()
+    expected = expected_reads(
+        db_session=db_session, meter_ids=[m.id for m in meter_rows if m is not None], at=due_at
+    )
     for meter in meter_rows:
         if meter is None:
             continue
-        history = [
-            (at, reading)
-            for reading, at in db_session.execute(
-                select(MeterRead.reading, MeterRead.read_at)
-                .where(MeterRead.meter_id == meter.id, MeterRead.duplicate_of_id.is_(None))
-                .order_by(MeterRead.read_at.desc())
-                .limit(13)
-            )
-        ]
-        last = history[0] if history else None
-        low, high = expected_next(history, dials=meter.dials, decimals=meter.decimals)
+        facts = expected[meter.id]
         meters.append(
             MeterFacts(
                 meter_id=str(meter.id),
                 serial_number=meter.serial,
                 size_in=meter.size,
                 dials=meter.dials,
+                decimals=meter.decimals,
+                multiplier=meter.multiplier,
                 unit=meter.unit,
                 location=sp.access_notes or None,
-                last_read=last[1] if last else None,
-                last_read_at=last[0] if last else None,
-                expected_low=low,
-                expected_high=high,
-                last_reads=[{"value": r, "read_at": at.isoformat()} for at, r in history[:3]],
+                last_read=facts.previous,
+                last_read_at=facts.previous_at,
+                last_reads=[LastRead(value=value, read_at=at) for at, value in facts.last_reads],
+                expected_low=facts.low,
+                expected_high=facts.high,
             )
         )
     window = (
@@ -335,22 +334,31 @@ def _ingest_result(
         return f"rejected: order {order.id} is not assigned to {tech.code}"
     if order.status == OrderStatus.CANCELLED.value:
         return "kept for review: the order was cancelled before the result arrived"
-    read_ids = []
-    for i, reading in enumerate(result.readings):
-        meter = db_session.get(Meter, int(reading.meter_id)) if reading.meter_id.isdigit() else None
-        if meter is None:
-            continue
-        row = MeterRead(
-            meter_id=meter.id,
-            read_at=reading.read_at,
-            reading=reading.value,
-            source="field",
-            read_code=str(reading.code),
-            idempotency_key=f"field:{doc_id}:{i}",
+    # Every reading through the one intake (duplicates, the reread it answers, the one classifier).
+    # A reading it cannot take (an unknown meter, a value the register cannot show) keeps the whole
+    # result for review: nothing of it is applied, and the outcome says why.
+    try:
+        intake_reads(
+            db_session=db_session,
+            reads=[
+                ReadIn(
+                    meter_id=int(reading.meter_id) if reading.meter_id.isdigit() else None,
+                    meter_serial=None if reading.meter_id.isdigit() else reading.meter_id,
+                    read_at=reading.read_at,
+                    reading=reading.value,
+                    unit=reading.unit.value,
+                    read_code=str(reading.code),
+                    idempotency_key=f"field:{doc_id}:{i}",
+                    order_id=order.id,
+                    ref=f"readings[{i}]",
+                )
+                for i, reading in enumerate(result.readings)
+            ],
+            source=ReadSource.FIELD,
+            actor=actor,
         )
-        db_session.add(row)
-        db_session.flush()
-        read_ids.append(row.id)
+    except ReadIntakeError as exc:
+        return f"kept for review: {exc}"
     order.outcome = {
         **order.outcome,
         "result_doc": doc_id,
@@ -375,7 +383,6 @@ def _ingest_result(
         order.route_sequence = None
         order.planned_arrival_at = None
         _move(db_session, order, OrderStatus.NEW, actor, "back to dispatch after unable to complete")
-    validate_new_reads(db_session=db_session, read_ids=read_ids, actor=actor)
     return f"order {order.id} {target.value}"
 
 

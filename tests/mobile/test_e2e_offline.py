@@ -111,7 +111,7 @@ def test_offline_shift_then_every_result_reaches_the_server_once(
             services.work().record_event(order, "on_site")
 
         def in_range(order_type: OrderType) -> str:
-            return str(int(by_type[order_type].meters[0].model_extra["expected_low"]) + 20)
+            return str(int(by_type[order_type].meters[0].expected_low) + 20)
 
         reread = by_type[OrderType.REREAD]
         work.complete(

@@ -48,7 +48,7 @@ def test_out_of_range_reading_needs_identical_reentry() -> None:
     """In range is accepted at once; out of range needs the same value typed again."""
     assert check_reading("1300", "", METER).accepted
     first = check_reading("1900", "", METER)
-    assert not first.accepted and "above the expected range (1,250 - 1,600)" in first.confirmation_error
+    assert not first.accepted and "above the expected range (1,250 - 1,600 gal)" in first.confirmation_error
     assert "differ" in check_reading("1900", "1090", METER).confirmation_error
     confirmed = check_reading("1900", "1900", METER)
     assert confirmed.accepted and confirmed.needs_confirmation
@@ -58,7 +58,7 @@ def test_out_of_range_reading_needs_identical_reentry() -> None:
 def test_expected_range_falls_back_to_last_read() -> None:
     """Without a server range a read is expected at least at the last read."""
     meter = MeterFacts(meter_id="M2", last_read=500)
-    assert expected_range(meter).label() == "at least 500"
+    assert expected_range(meter).label() == "at least 500 gal"
     assert expected_range(MeterFacts(meter_id="M3")).label() == "no expected range"
 
 
@@ -111,7 +111,8 @@ def test_meter_test_form_messages_and_payload() -> None:
 def test_reread_form_builds_reading_and_requires_photo() -> None:
     """A reread without a photo is refused with a message; with one it carries the reading."""
     order = order_of(OrderType.REREAD)
-    low = order.meters[0].model_extra["expected_low"]
+    low = order.meters[0].expected_low
+    assert low is not None
     form = RereadForm(order=order, reading=str(int(low) + 1))
     with pytest.raises(FormInvalid) as caught:
         form.payload()
@@ -128,7 +129,7 @@ def test_service_form_rules_per_type() -> None:
     errors = shut.errors()
     assert set(errors) >= {"reading", "curb_stop_position", "seal_number", "door_hanger_left"}
     turn_on = ServiceForm(order=order_of(OrderType.TURN_ON), curb_stop_position="closed", reading="")
-    turn_on.reading = str(int(turn_on.order.meters[0].model_extra["expected_low"]) + 5)  # type: ignore[union-attr]
+    turn_on.reading = str(int(turn_on.order.meters[0].expected_low or 0) + 5)
     assert "explain why" in turn_on.errors()["notes"]
     turn_on.notes = "Customer asked to wait for the plumber"
     assert turn_on.errors() == {}

@@ -109,7 +109,7 @@ def test_reread_flow_with_out_of_range_confirmation(tmp_path: Path, make_driver:
     driver.tap(flow.ids.save)
     assert "6 dials" in flow.ids.row_reading.error
     meter = services.route.states["O1000"].order.meters[0]
-    far = str(int(meter.model_extra["expected_high"]) + 50000)
+    far = str(int(meter.expected_high) + 50000)
     driver.type(flow.ids.reading, far)
     assert flow.needs_confirm
     driver.tap(flow.ids.save)
@@ -144,7 +144,7 @@ def test_shut_off_flow_requires_seal_and_door_hanger(tmp_path: Path, make_driver
     assert flow.ids.row_door_hanger_left.error
     driver.shot("09-shut-off-errors")
     meter = services.route.states["O1003"].order.meters[0]
-    driver.type(flow.ids.reading, str(int(meter.model_extra["expected_low"]) + 10))
+    driver.type(flow.ids.reading, str(int(meter.expected_low) + 10))
     driver.tap(flow.ids.position_closed)
     driver.type(flow.ids.seal_number, "s-88121")
     driver.tap(flow.ids.door_hanger.children[-1])  # the checkbox
@@ -165,7 +165,7 @@ def test_turn_on_flow(tmp_path: Path, make_driver: Any) -> None:
     driver.tap(screen.ids.complete)
     flow = driver.screen
     meter = services.route.states["O1001"].order.meters[0]
-    driver.type(flow.ids.reading, str(int(meter.model_extra["expected_low"]) + 10))
+    driver.type(flow.ids.reading, str(int(meter.expected_low) + 10))
     driver.tap(flow.ids.position_open)
     driver.tap(flow.ids.someone_home.children[-1])
     driver.shot("11-turn-on")
