@@ -55,7 +55,7 @@ def _prepare(data_dir: Path) -> None:
     SettingsFile(data_dir / "settings.json").save(
         AppSettings(
             username="bench",
-            session=SyncSession("http://127.0.0.1:9", "csfr-t05", "u", "p", 5, "T05"),
+            session=SyncSession("http://127.0.0.1:9", "csfr-t05", "u", "p", 5, "T05", "UTC"),
         )
     )
 

@@ -149,14 +149,21 @@ def run_app(data_dir: Path | None = None, *, server_url: str | None = None, demo
         from mobile.core.settings import SyncSession
 
         if not services.settings.signed_in:
-            # demo without a server: a session to nowhere, so the route opens and sync shows "Offline"
+            # demo without a server: a session to nowhere, so the route opens and sync shows "Offline";
+            # the zone a server would send (its CURBSTOP_TIMEZONE, the same default).
             services.settings.username = "demo"
             services.settings.session = SyncSession(
-                "http://127.0.0.1:9", "csfr-t05", "demo", "demo", 5, "T05"
+                "http://127.0.0.1:9",
+                "csfr-t05",
+                "demo",
+                "demo",
+                5,
+                "T05",
+                os.environ.get("CURBSTOP_TIMEZONE", "America/Los_Angeles"),
             )
             services.settings_file.save(services.settings)
 
-        for order in make_demo(demo_orders):
+        for order in make_demo(demo_orders, zone=services.zone()):
             if not services.store.all_docs(prefix=order.doc_id()):
                 services.store.put(order.to_couch())
     services.gps.start()

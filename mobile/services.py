@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from mobile.core.field import FieldWork
 from mobile.core.route import Clock, RouteModel, utc_now
@@ -33,6 +34,10 @@ class Services:
     start_sync: Callable[[], None] = lambda: None
     stop_sync: Callable[[], None] = lambda: None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def zone(self) -> ZoneInfo:
+        """The utility's zone, as the server gave it at sign-in."""
+        return self.settings.zone
 
     def work(self) -> FieldWork:
         """A FieldWork for the signed-in CSFR on this device."""
@@ -65,7 +70,7 @@ def build_services(
         settings_file=settings_file,
         sync_state=sync_state,
         sign_in=SignInModel(auth_api, settings, settings_file),
-        route=RouteModel(store, sync_state, clock=clock, position=gps.current),
+        route=RouteModel(store, sync_state, zone=lambda: settings.zone, clock=clock, position=gps.current),
         gps=gps,
         camera=camera or DesktopCamera(),
         clock=clock,

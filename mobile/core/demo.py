@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from zoneinfo import ZoneInfo
 
 from contracts.codes import DEFAULT_PRIORITY, OrderStatus, OrderType
 from contracts.couch import GeoPoint, MeterFacts, OrderDoc, ServicePointFacts, TimeWindow
+from mobile.core.localtime import UTC
 
 STREETS = ("Main St", "Oak Ave", "Cedar Rd", "Lakeview Dr", "Mill St", "Hillcrest Blvd", "Elm Ct", "River Rd")
 NAMES = ("J. Alvarez", "M. Chen", "P. Okafor", "S. Novak", "R. Patel", "L. Moreau", "K. Yamada", "D. Brooks")
@@ -36,14 +38,15 @@ def demo_orders(
     *,
     csfr_id: str = "T05",
     day: dt.date | None = None,
+    zone: ZoneInfo = UTC,
     seed: int = 7,
     centre: tuple[float, float] = (39.7817, -89.6501),
 ) -> list[OrderDoc]:
-    """`count` dispatched orders in route order around `centre`, windows through the day."""
+    """`count` dispatched orders in route order around `centre`, windows from 08:00 through `day`
+    (default: today) in the utility's `zone`; times are written in UTC, as the server publishes them."""
     rng = random.Random(seed)
-    day = day or dt.datetime.now().astimezone().date()
-    tz = dt.datetime.now().astimezone().tzinfo
-    start = dt.datetime.combine(day, dt.time(8, 0), tzinfo=tz)
+    day = day or dt.datetime.now(zone).date()
+    start = dt.datetime.combine(day, dt.time(8, 0), tzinfo=zone).astimezone(dt.UTC)
     orders = []
     lat, lon = centre
     for i in range(count):

@@ -12,6 +12,9 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from mobile.core.localtime import UTC, load_zone
 
 
 @dataclass(frozen=True)
@@ -24,17 +27,27 @@ class SyncSession:
     password: str
     technician_id: int
     technician_code: str
+    time_zone: str  # the utility's IANA zone (server CURBSTOP_TIMEZONE): every time shown, and "today"
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SyncSession:
-        """Parse the server's answer, naming the field that is missing."""
+        """Parse the server's answer, naming the field that is missing or the zone the tablet cannot use."""
         missing = [
             k
-            for k in ("couchdb_url", "database", "username", "password", "technician_id", "technician_code")
+            for k in (
+                "couchdb_url",
+                "database",
+                "username",
+                "password",
+                "technician_id",
+                "technician_code",
+                "time_zone",
+            )
             if k not in data
         ]
         if missing:
             raise ValueError(f"sync session answer lacks {', '.join(missing)}")
+        load_zone(str(data["time_zone"]))
         return cls(
             couchdb_url=str(data["couchdb_url"]).rstrip("/"),
             database=str(data["database"]),
@@ -42,6 +55,7 @@ class SyncSession:
             password=str(data["password"]),
             technician_id=int(data["technician_id"]),
             technician_code=str(data["technician_code"]),
+            time_zone=str(data["time_zone"]),
         )
 
 
@@ -58,6 +72,11 @@ class AppSettings:
     def signed_in(self) -> bool:
         """Whether a sync session is remembered (the app opens on the route)."""
         return self.session is not None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The utility's zone from the session (UTC before the first sign-in: nothing is shown then)."""
+        return load_zone(self.session.time_zone) if self.session else UTC
 
     @property
     def csfr_id(self) -> str:
@@ -80,10 +99,16 @@ class SettingsFile:
             self.save(settings)
             return settings
         session = data.get("session")
+        try:
+            remembered = SyncSession.from_json(session) if isinstance(session, dict) else None
+        except ValueError:
+            # A session saved by an older app (no time zone) or damaged: sign in again, keeping the
+            # server and user name, rather than show times in a zone the server did not give.
+            remembered = None
         return AppSettings(
             server_url=str(data.get("server_url") or AppSettings.server_url),
             username=str(data.get("username") or ""),
-            session=SyncSession.from_json(session) if isinstance(session, dict) else None,
+            session=remembered,
             device_id=str(data.get("device_id") or f"tablet-{uuid.uuid4().hex[:12]}"),
         )
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
+from mobile.core.localtime import hm_zone
 from mobile.core.observable import Observable
 
 
@@ -37,8 +39,8 @@ class SyncState(Observable):
             self.last_sync_at = synced_at
         self.changed()
 
-    def label(self, now: dt.datetime) -> str:
-        """'Synced 3 min ago', 'Offline - last sync 10:42', ..."""
+    def label(self, now: dt.datetime, zone: ZoneInfo) -> str:
+        """'Synced · last sync 3 min ago', 'Offline · last sync 10:42 PST' (the utility's zone), ..."""
         when = "never"
         if self.last_sync_at is not None:
             age_s = max(0.0, (now - self.last_sync_at).total_seconds())
@@ -47,7 +49,7 @@ class SyncState(Observable):
             elif age_s < 3600:
                 when = f"{int(age_s // 60)} min ago"
             else:
-                when = self.last_sync_at.astimezone().strftime("%H:%M")
+                when = hm_zone(self.last_sync_at, zone)
         text = {
             SyncStatus.IDLE: "Sync not started",
             SyncStatus.SYNCING: "Syncing...",

@@ -43,7 +43,7 @@ class OrderScreen(Screen):
             state = route.states[order_id or ""]
             if self._unsubscribe is not None:
                 self._unsubscribe()
-            self.model = OrderDetailModel(state, self.services.work())
+            self.model = OrderDetailModel(state, self.services.work(), zone=self.services.zone())
             self._unsubscribe = self.model.subscribe(on_ui_thread(self.redraw))
         else:
             self.model.state = route.states[self.model.order_id]

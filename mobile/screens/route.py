@@ -79,6 +79,7 @@ class RouteScreen(Screen):
     summary = StringProperty("")
     sync_label = StringProperty("")
     who = StringProperty("")
+    heading = StringProperty("Today's route")  # names the utility's date
 
     def __init__(self, services: Services, navigator: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -92,7 +93,8 @@ class RouteScreen(Screen):
     def enter(self) -> None:
         """Reload from the store (cheap when nothing changed) and draw."""
         session = self.services.settings.session
-        self.who = f"{session.technician_code} · {self.services.settings.username}" if session else ""
+        who = f"{session.technician_code} · {self.services.settings.username}" if session else ""
+        self.who = f"{who} · {self.model.zone_label}" if who else self.model.zone_label
         if not self.model.refresh():
             self.redraw()
         self.redraw_sync()
@@ -106,11 +108,12 @@ class RouteScreen(Screen):
     def redraw(self) -> None:
         """Rebuild the list data from the model."""
         self.summary = self.model.summary
+        self.heading = self.model.heading
         self.ids.stops.data = [row_data(stop, self.open_order) for stop in self.model.stops]
 
     def redraw_sync(self) -> None:
         """The sync line."""
-        self.sync_label = self.services.sync_state.label(self.services.clock())
+        self.sync_label = self.services.sync_state.label(self.services.clock(), self.services.zone())
 
     def open_order(self, order_id: str) -> None:
         """Show the order detail."""

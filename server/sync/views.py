@@ -18,7 +18,10 @@ from server.technicians.models import Technician
 router = APIRouter(prefix="/api/sync", tags=["sync"])
 
 
-@router.get("/session", summary="CouchDB URL, database and credentials for the caller's tablet. CSFR.")
+@router.get(
+    "/session",
+    summary="CouchDB URL, database, credentials and the utility's time zone for the caller's tablet. CSFR.",
+)
 def sync_session(principal: CurrentPrincipal, db_session: DbSession, settings: AppSettings) -> dict[str, Any]:
     if principal.role is not Role.CSFR:
         raise forbidden("only a CSFR's tablet replicates; other roles use the API")
@@ -30,7 +33,9 @@ def sync_session(principal: CurrentPrincipal, db_session: DbSession, settings: A
     if admin is None:
         raise ApiError(503, "sync_off", "this server has no CouchDB configured (COUCHDB_URL)")
     try:
-        return service.session_for(tech=tech, admin=admin, secret=settings.resolved_secret_key())
+        answer = service.session_for(tech=tech, admin=admin, secret=settings.resolved_secret_key())
+        # The tablet shows every time, and decides what "today" is, in the utility's zone.
+        return {**answer, "time_zone": settings.timezone}
     finally:
         admin.close()
 

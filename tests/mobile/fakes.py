@@ -7,6 +7,7 @@ from pathlib import Path
 
 from contracts.couch import GeoPoint
 from mobile.core.demo import demo_orders
+from mobile.core.localtime import load_zone
 from mobile.core.settings import SettingsFile, SyncSession
 from mobile.core.signin import SignInError
 from mobile.platform.gps import FixedGps
@@ -20,6 +21,7 @@ SESSION = SyncSession(
     password="pw",
     technician_id=5,
     technician_code="T05",
+    time_zone="America/Los_Angeles",
 )
 
 
@@ -52,7 +54,7 @@ def make_services(
 ) -> Services:
     """Services over a real Store in `tmp`, a fixed GPS, demo orders for today."""
     store = Store(tmp / "tablet.sqlite")
-    for order in demo_orders(orders):
+    for order in demo_orders(orders, zone=load_zone(session.time_zone)):
         store.put(order.to_couch())
     settings_file = SettingsFile(tmp / "settings.json")
     settings = settings_file.load()

@@ -257,16 +257,19 @@ def test_follower_rejects_work_on_someone_elses_order(
 
 
 def test_session_endpoint_gives_a_csfr_their_database(client, app, login, couch, tech, settings):
-    """GET /api/sync/session returns the caller's database and working CouchDB credentials; office roles get 403."""
+    """GET /api/sync/session returns the caller's database, working CouchDB credentials and the utility's
+    time zone (the tablet shows times and picks "today" in it); office roles get 403."""
     configured = Settings(
         var_dir=settings.var_dir,
         secret_key=SECRET,
         couchdb_url=f"{couch.url.replace('://', f'://{couch.username}:{couch.password}@')}",
+        timezone="America/Denver",
     )
     app.dependency_overrides[get_settings] = lambda: configured
     headers = login(Role.CSFR, technician=tech)
     body = client.get("/api/sync/session", headers=headers).json()
     assert body["database"] == service.database_for(tech) and body["couchdb_url"] == couch.url
+    assert body["time_zone"] == "America/Denver"
     with httpx.Client(auth=(body["username"], body["password"]), timeout=10) as c:
         assert c.get(f"{body['couchdb_url']}/{body['database']}").status_code == 200
     assert client.get("/api/sync/session", headers=login(Role.DISPATCHER)).status_code == 403
