@@ -8,7 +8,16 @@ import pytest
 from pydantic import ValidationError
 
 from contracts.codes import OrderStatus, OrderType, Priority, UnableCode
-from contracts.couch import EventDoc, OrderDoc, ResultDoc, TimeWindow, order_doc_id, tablet_writes
+from contracts.couch import (
+    EventDoc,
+    LastRead,
+    MeterFacts,
+    OrderDoc,
+    ResultDoc,
+    TimeWindow,
+    order_doc_id,
+    tablet_writes,
+)
 
 AT = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
 
@@ -63,3 +72,45 @@ def test_time_window_must_be_ordered():
     """A window that ends before it starts is rejected with both times in the message."""
     with pytest.raises(ValidationError, match="before it starts"):
         TimeWindow(start_at=AT, end_at=AT - dt.timedelta(minutes=1))
+
+
+def test_meter_facts_declare_limits_decimals_and_last_reads():
+    """What crosses to the tablet about a meter is typed: limits, decimals, multiplier and last reads
+    parse into fields (they travelled untyped through extra="allow" before); unknown keys are not kept."""
+    facts = MeterFacts.model_validate(
+        {
+            "meter_id": "7",
+            "dials": 6,
+            "decimals": 1,
+            "multiplier": 10,
+            "unit": "cf",
+            "expected_low": 1234.5,
+            "expected_high": 1300.0,
+            "last_reads": [{"value": 1230.1, "read_at": "2026-10-05T16:00:00Z"}],
+            "surprise": "dropped",
+        }
+    )
+    assert (facts.decimals, facts.multiplier, facts.expected_low, facts.expected_high) == (
+        1,
+        10,
+        1234.5,
+        1300.0,
+    )
+    assert facts.last_reads == [LastRead(value=1230.1, read_at=dt.datetime(2026, 10, 5, 16, tzinfo=dt.UTC))]
+    assert not facts.model_extra
+    round_trip = MeterFacts.model_validate(facts.model_dump(mode="json"))
+    assert round_trip == facts
+
+
+@pytest.mark.parametrize(
+    ("update", "message"),
+    [
+        ({"dials": 4, "decimals": 4}, "must be fewer than dials"),
+        ({"expected_low": 20, "expected_high": 10}, "above expected_high"),
+        ({"expected_low": -1}, "greater than or equal to 0"),
+    ],
+)
+def test_meter_facts_refuse_inconsistent_registers_and_limits(update, message):
+    """A register with no whole dials, or limits the wrong way round, are refused with the reason."""
+    with pytest.raises(ValidationError, match=message):
+        MeterFacts.model_validate({"meter_id": "7", **update})

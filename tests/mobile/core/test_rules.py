@@ -9,6 +9,7 @@ import pytest
 from contracts.codes import OrderType
 from contracts.couch import MeterFacts
 from mobile.core.demo import demo_orders
+from mobile.core.detail import _meter_view
 from mobile.core.forms import FormInvalid, MeterTestForm, Photo, RereadForm, ServiceForm, UnableForm
 from mobile.core.geo import Projection, format_distance, haversine_m
 from mobile.core.meter_test import NEW_METER_LIMITS, FlowPoint, accuracy_pct, evaluate, normalise_size
@@ -35,6 +36,7 @@ def order_of(order_type: OrderType):  # type: ignore[no-untyped-def]
         ("12a4", 4, None, "digits only"),
         ("", 4, None, "Enter the reading"),
         ("-5", None, None, "digits only"),
+        ("12.5", 4, None, "shows no decimals"),
     ],
 )
 def test_parse_reading_respects_dials(text: str, dials: int | None, value: float | None, error: str) -> None:
@@ -42,6 +44,47 @@ def test_parse_reading_respects_dials(text: str, dials: int | None, value: float
     got, message = parse_reading(text, dials)
     assert got == value
     assert error in message
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "error"),
+    [
+        ("1234.5", 1234.5, ""),
+        ("01234.5", 1234.5, ""),
+        ("1234", 1234.0, ""),
+        (".5", 0.5, ""),
+        ("1234.56", None, "1 decimal place"),
+        ("123456.7", None, "at most 5 digits before the point"),
+        ("12.3.4", None, "digits and one decimal point"),
+    ],
+)
+def test_readings_are_typed_as_the_register_shows_them(text: str, value: float | None, error: str) -> None:
+    """On a 6-dial register with 1 decimal the rep types 1234.5 for 01234.5, the value the server stores
+    (before, only whole digits were accepted, so a tablet read was 10 times a hand-held's)."""
+    got, message = parse_reading(text, 6, 1)
+    assert got == value
+    assert error in message
+
+
+def test_last_reads_and_range_are_shown_in_the_units_typed() -> None:
+    """The detail view shows last reads and the expected range with the register's decimals and unit,
+    the same numbers a rep types."""
+    meter = MeterFacts.model_validate(
+        {
+            "meter_id": "9",
+            "dials": 6,
+            "decimals": 1,
+            "unit": "ccf",
+            "expected_low": 1236.0,
+            "expected_high": 1250.5,
+            "last_reads": [{"value": 1234.5, "read_at": "2026-10-05T16:00:00Z"}],
+        }
+    )
+    view = _meter_view(meter)
+    assert view.last_reads == ["1,234.5 ccf 2026-10-05"]
+    assert view.expected == "1,236.0 - 1,250.5 ccf"
+    assert check_reading("1240.2", "", meter).accepted
+    assert "above the expected range" in check_reading("12402", "", meter).confirmation_error
 
 
 def test_out_of_range_reading_needs_identical_reentry() -> None:
