@@ -458,13 +458,9 @@ def _sign_in_table(usernames: list[tuple[str, str]], *, password: str) -> Table:
     table = Table(title=f"Demo sign-ins (password for every one: {password})")
     for col in ("user", "role", "signs in at"):
         table.add_column(col)
-    where = {
-        "dispatcher": "map page, API",
-        "csfr": "field app (tablet)",
-    }
     for username, role in usernames:
-        kind = role.split(" ", 1)[0]
-        table.add_row(username, escape(role), where.get(kind, "API"))
+        where = "field app (tablet)" if role.startswith("csfr") else "office pages, API"
+        table.add_row(username, escape(role), where)
     return table
 
 
@@ -600,7 +596,7 @@ def demo(
     table = Table(title="Curbstop demo")
     table.add_column("what")
     table.add_column("where / how")
-    table.add_row("map page (dispatcher)", f"{base}/web/dispatch.html")
+    table.add_row("office pages (dispatcher's map)", f"{base}/  (sign in as dispatcher)")
     table.add_row("API docs", f"{base}/docs")
     table.add_row(
         "sign in (API)", f"POST {base}/api/auth/token  (password for every demo user: {DEMO_PASSWORD})"
