@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from contracts.codes import PRIORITY_RANK, OrderStatus, Priority
+from contracts.codes import PRIORITY_RANK, Priority
 from routing import (
     Break,
     BreakSlot,
@@ -28,11 +28,13 @@ from routing import (
     Visit,
 )
 from server.accounts.models import ServicePoint
+from server.orders import lifecycle
 from server.orders.models import WorkOrder
 from server.technicians.models import Technician as TechnicianRow
 
-# Orders a plan may (re)arrange; dispatched ones are included so a morning re-plan can still move them.
-PLANNABLE = (OrderStatus.NEW, OrderStatus.SCHEDULED, OrderStatus.ASSIGNED, OrderStatus.DISPATCHED)
+# Orders a plan may (re)arrange (the lifecycle's): dispatched ones are included so a morning re-plan can
+# still move them.
+PLANNABLE = lifecycle.PLANNABLE
 MAX_OVERTIME_S = 2 * 3600
 
 
@@ -152,6 +154,10 @@ def build(
             if not include_carry_over:
                 skipped.append(_skip(order.id, "carry_over_not_included", original))
                 continue
+        if lifecycle.hold_of(db_session=db_session, order=order, on=plan_date) is not None:
+            # e.g. a shut-off whose account has a medical-certificate hold that day: publishing would refuse it.
+            skipped.append(_skip(order.id, "on_hold", original))
+            continue
         windows: tuple[TimeWindow, ...] = ()
         if order.window_start and order.window_end:
             start_s = seconds_of(order.window_start, plan_date, zone)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from contracts.codes import OrderStatus, transition_error
+from contracts.codes import OrderStatus
 from routing import Location, Plan, Problem, SolveParams, TechnicianState, insert_emergency, replan, solve
 from server.accounts.models import ServicePoint
 from server.audit.service import record
@@ -21,6 +21,8 @@ from server.dispatch.problem import PLANNABLE, build, plan_from_json, plan_to_js
 from server.errors import ApiError, conflict, not_found
 from server.jobs.models import Job
 from server.jobs.service import Report, handler
+from server.orders import lifecycle
+from server.orders.lifecycle import Via
 from server.orders.models import WorkOrder
 from server.orders.policy import current_policy
 
@@ -138,16 +140,6 @@ def get_plan(*, db_session: Session, plan_id: int) -> DispatchPlan:
     return plan
 
 
-def _move(order: WorkOrder, target: OrderStatus) -> None:
-    current = OrderStatus(order.status)
-    if current is target:
-        return
-    reason = transition_error(current, target)
-    if reason is not None:
-        raise conflict(f"order {order.id}: {reason}", code="illegal_transition")
-    order.status = target.value
-
-
 def publish(*, db_session: Session, plan: DispatchPlan, actor: str) -> dict[str, int]:
     """Write a draft plan onto its orders (technician, sequence, planned arrival) and dispatch them.
 
@@ -175,29 +167,34 @@ def publish(*, db_session: Session, plan: DispatchPlan, actor: str) -> dict[str,
             order = orders.get(visit["order_id"])
             if order is None or order.status not in plannable:
                 continue  # done or in progress: it stays as it is
-            if order.technician_id not in (None, route["technician_id"]):
-                reassigned += 1
-            order.technician_id = route["technician_id"]
-            order.route_sequence = visit["sequence"]
-            order.planned_arrival_at = dt.datetime.fromisoformat(visit["arrival_at"])
             if order.scheduled_date is not None and order.scheduled_date < plan.plan_date:
                 carry_over(db_session=db_session, order=order, to_date=plan.plan_date, plan=plan, actor=actor)
                 carried += 1
-            order.scheduled_date = plan.plan_date
-            if OrderStatus(order.status) in (OrderStatus.NEW, OrderStatus.SCHEDULED):
-                _move(order, OrderStatus.ASSIGNED)
-            _move(order, OrderStatus.DISPATCHED)
+            # The lifecycle refuses (409) an order held since the plan was made: nothing is half-applied.
+            if lifecycle.dispatch(
+                db_session=db_session,
+                order=order,
+                technician_id=route["technician_id"],
+                route_sequence=visit["sequence"],
+                planned_arrival_at=dt.datetime.fromisoformat(visit["arrival_at"]),
+                plan_date=plan.plan_date,
+                actor=actor,
+                via=Via.DISPATCH,
+                reason=f"plan {plan.id} published",
+            ):
+                reassigned += 1
             dispatched += 1
     for item in plan.unassigned:
         order = orders.get(item["order_id"])
         if order is None:
             continue
-        order.status_reason = f"not planned for {plan.plan_date}: {item['reason']}"
-        if not order.locked and OrderStatus(order.status) in (OrderStatus.ASSIGNED, OrderStatus.DISPATCHED):
-            order.technician_id = None
-            order.route_sequence = None
-            order.planned_arrival_at = None
-            _move(order, OrderStatus.NEW)
+        lifecycle.take_back(
+            db_session=db_session,
+            order=order,
+            actor=actor,
+            via=Via.DISPATCH,
+            reason=f"not planned for {plan.plan_date}: {item['reason']}",
+        )
     for other in db_session.scalars(
         select(DispatchPlan).where(
             DispatchPlan.plan_date == plan.plan_date,

@@ -8,6 +8,7 @@ account held back from a shut-off and the reason, is kept as a GenerationDecisio
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -20,14 +21,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from contracts.codes import OrderStatus, OrderType, transition_error
+from contracts.codes import OrderStatus, OrderType
 from server.accounts.models import Account, MoveRequest
 from server.audit.models import AuditEvent
-from server.audit.service import record
 from server.db import bulk_insert, copy_rows, utcnow
 from server.meters.models import Meter, MeterRead
 from server.orders import facts as F
+from server.orders import lifecycle
 from server.orders.calendar import Calendar
+from server.orders.lifecycle import LifecycleError, Via
 from server.orders.models import (
     GenerationDecision,
     GenerationRun,
@@ -381,12 +383,15 @@ def apply(
             a.order_id = ids[a.decision.order.key]
     _mark_sources(db_session, applied)
     for a in applied:
-        if (
-            a.outcome is Outcome.CANCEL
-            and a.order_id is not None
-            and not cancel(db_session, a.order_id, reason=a.decision.reason, actor=actor)
-        ):
-            a.outcome = Outcome.EXISTING  # it moved on (completed) before the pull: nothing to cancel
+        if a.outcome is not Outcome.CANCEL or a.order_id is None:
+            continue
+        why_not = refusal(db_session, a.order_id, reason=a.decision.reason, actor=actor)
+        if why_not is not None:
+            # It moved on (completed) before the pull: nothing to cancel; the decision says why.
+            a.outcome = Outcome.EXISTING
+            a.decision = dataclasses.replace(
+                a.decision, reason=f"{a.decision.reason} (not cancelled: {why_not})"
+            )
     _record_decisions(db_session, applied, run_id)
     return applied, batch_id
 
@@ -540,27 +545,26 @@ def write_validation(db_session: Session, verdicts: Sequence[tuple[int, str, str
     )
 
 
-def cancel(db_session: Session, order_id: int, *, reason: str, actor: str) -> bool:
-    """Cancel an open order with `reason` (a dispatched one too: the publisher tells the tablet).
+def cancel(db_session: Session, order_id: int, *, reason: str, actor: str, via: Via = Via.GENERATION) -> bool:
+    """Cancel an open order with `reason` through the lifecycle (a dispatched one too: the publisher
+    tells the tablet).
 
-    Returns False when the order has already closed (a cut already done is then a restore's business).
+    Returns False when the order is gone or has already closed (a cut already done is then a restore's
+    business); `refusal` says why.
     """
+    return refusal(db_session, order_id, reason=reason, actor=actor, via=via) is None
+
+
+def refusal(
+    db_session: Session, order_id: int, *, reason: str, actor: str, via: Via = Via.GENERATION
+) -> str | None:
+    """Cancel the order like `cancel`; None when it was cancelled, else the lifecycle's reason why not."""
     order = db_session.get(WorkOrder, order_id)
     if order is None:
-        return False
-    current = OrderStatus(order.status)
-    if transition_error(current, OrderStatus.CANCELLED) is not None:
-        return False
-    order.status = OrderStatus.CANCELLED.value
-    order.status_reason = reason
-    order.review_hold = ""
-    record(
-        db_session=db_session,
-        actor=actor,
-        action="transition",
-        entity_type="work_order",
-        entity_id=order.id,
-        detail={"from": current.value, "to": OrderStatus.CANCELLED.value, "reason": reason},
-    )
+        return f"order {order_id} does not exist"
+    try:
+        lifecycle.cancel(db_session=db_session, order=order, actor=actor, via=via, reason=reason)
+    except LifecycleError as exc:
+        return exc.reason
     db_session.flush()
-    return True
+    return None

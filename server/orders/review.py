@@ -21,7 +21,8 @@ from server.jobs.models import Job
 from server.jobs.service import Report, handler
 from server.meters.models import Meter
 from server.orders import facts as F
-from server.orders import generation
+from server.orders import generation, lifecycle
+from server.orders.lifecycle import Via
 from server.orders.models import (
     GenerationDecision,
     GenerationRun,
@@ -115,16 +116,22 @@ def approve_batch(
     out: dict[str, list[int]] = {"released": [], "excluded": [], "pulled": []}
     for order in open_orders:
         if order.id in pulled:
-            generation.cancel(db_session, order.id, reason=pulled[order.id], actor=actor)
+            generation.cancel(db_session, order.id, reason=pulled[order.id], actor=actor, via=Via.REVIEW)
             out["pulled"].append(order.id)
         elif order.account_id in ends:
             request, until = ends[order.account_id]
             why = f"removed from shut-off batch {batch.id} by {actor} until {until}: {request.note}"
-            generation.cancel(db_session, order.id, reason=why, actor=actor)
+            generation.cancel(db_session, order.id, reason=why, actor=actor, via=Via.REVIEW)
             _exclude(db_session, batch=batch, order=order, request=request, until=until, actor=actor)
             out["excluded"].append(order.id)
         else:
-            order.review_hold = ""
+            lifecycle.release_hold(
+                db_session=db_session,
+                order=order,
+                actor=actor,
+                via=Via.REVIEW,
+                reason=f"shut-off batch {batch.id} approved by {actor}" + (f": {note}" if note else ""),
+            )
             out["released"].append(order.id)
     batch.status = "approved"
     batch.reviewed_by = actor
@@ -378,7 +385,11 @@ def reject_batch(db_session: Session, batch: ShutoffBatch, *, note: str, actor: 
     cancelled = []
     for order in batch_orders(db_session, batch.id):
         if generation.cancel(
-            db_session, order.id, reason=f"shut-off batch {batch.id} rejected by {actor}: {note}", actor=actor
+            db_session,
+            order.id,
+            reason=f"shut-off batch {batch.id} rejected by {actor}: {note}",
+            actor=actor,
+            via=Via.REVIEW,
         ):
             cancelled.append(order.id)
     batch.status = "rejected"

@@ -1,4 +1,4 @@
-"""Work-order queries and the lifecycle rules."""
+"""Work-order queries, creation, and the API's edits and moves (both through orders.lifecycle)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from contracts.codes import (
     OrderStatus,
     OrderType,
     Role,
-    transition_error,
 )
 from server.accounts.models import Account, ServicePoint
 from server.audit.service import record
@@ -24,6 +23,7 @@ from server.auth.service import Principal
 from server.db import utcnow
 from server.errors import ApiError, conflict, forbidden, not_found
 from server.meters.models import Meter
+from server.orders import lifecycle
 from server.orders.models import WorkOrder
 from server.orders.schemas import OrderCreate, OrderTransition, OrderUpdate
 from server.technicians.models import Technician
@@ -210,10 +210,8 @@ def check_version(order: WorkOrder, if_match: str | None, *, required: bool) -> 
 
 
 def update(*, db_session: Session, order: WorkOrder, body: OrderUpdate, actor: str) -> WorkOrder:
-    """Apply a dispatcher's edit; the version column turns a lost race into a 409."""
+    """Apply a dispatcher's edit through the lifecycle (409 when the order's state or a hold forbids it)."""
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
-    if order.status in {s.value for s in (OrderStatus.COMPLETED, OrderStatus.CANCELLED)}:
-        raise conflict(f"order {order.id} is {order.status}; a closed order cannot be edited")
     if "technician_id" in changes and changes["technician_id"] is not None:
         tech = db_session.get(Technician, changes["technician_id"])
         if tech is None:
@@ -241,18 +239,7 @@ def update(*, db_session: Session, order: WorkOrder, body: OrderUpdate, actor: s
             "window_end must be after window_start",
             fields=[{"field": "window_end", "message": "must be after window_start"}],
         )
-    for field, value in changes.items():
-        setattr(order, field, value)
-    record(
-        db_session=db_session,
-        actor=actor,
-        action="updated",
-        entity_type="work_order",
-        entity_id=order.id,
-        detail={
-            k: (v.isoformat() if isinstance(v, dt.date | dt.datetime) else v) for k, v in changes.items()
-        },
-    )
+    lifecycle.edit(db_session=db_session, order=order, changes=changes, actor=actor, via=lifecycle.Via.API)
     db_session.flush()
     return order
 
@@ -260,47 +247,17 @@ def update(*, db_session: Session, order: WorkOrder, body: OrderUpdate, actor: s
 def transition(
     *, db_session: Session, order: WorkOrder, body: OrderTransition, principal: Principal
 ) -> WorkOrder:
-    """Move an order to a new status, or 409 naming why that move is illegal."""
-    current = OrderStatus(order.status)
+    """Move an order to a new status through the lifecycle, or 409 naming why that move is illegal."""
     if principal.role is Role.CSFR and body.to not in CSFR_TARGETS:
         raise forbidden(f"a CSFR may only mark an order {', '.join(sorted(s.value for s in CSFR_TARGETS))}")
-    reason = transition_error(current, body.to)
-    if reason is not None:
-        raise conflict(reason, code="illegal_transition")
-    if order.review_hold and body.to in {OrderStatus.SCHEDULED, OrderStatus.ASSIGNED, OrderStatus.DISPATCHED}:
-        raise conflict(
-            f"order {order.id} cannot be {body.to.value} yet: {order.review_hold}", code="awaiting_review"
-        )
-    if body.to in {OrderStatus.ASSIGNED, OrderStatus.DISPATCHED} and order.technician_id is None:
-        raise conflict(
-            f"order {order.id} has no technician; assign one before marking it {body.to.value}",
-            code="illegal_transition",
-        )
-    order.status = body.to.value
-    order.status_reason = body.reason
-    if body.to is OrderStatus.UNABLE_TO_COMPLETE:
-        assert body.unable_code is not None
-        order.outcome = {**order.outcome, "unable_code": body.unable_code.value}
-    if body.to in {OrderStatus.COMPLETED, OrderStatus.UNABLE_TO_COMPLETE}:
-        order.completed_at = utcnow()
-    if body.to is OrderStatus.NEW:
-        # Back to dispatch: it needs planning again.
-        order.technician_id = None if not order.locked else order.technician_id
-        order.planned_arrival_at = None
-        order.route_sequence = None
-        order.completed_at = None
-    record(
+    lifecycle.move(
         db_session=db_session,
+        order=order,
+        to=body.to,
         actor=principal.name,
-        action="transition",
-        entity_type="work_order",
-        entity_id=order.id,
-        detail={
-            "from": current.value,
-            "to": body.to.value,
-            "reason": body.reason,
-            "unable_code": body.unable_code.value if body.unable_code else None,
-        },
+        via=lifecycle.Via.API,
+        reason=body.reason,
+        unable_code=body.unable_code,
     )
     db_session.flush()
     return order

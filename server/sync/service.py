@@ -10,6 +10,7 @@ ingests, and ingests each document id at most once.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import logging
@@ -21,7 +22,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from contracts.codes import OrderStatus, ReadSource, transition_error
+from contracts.codes import OrderStatus, OrderType, ReadSource, UnableCode
 from contracts.couch import (
     EVENT_PREFIX,
     ORDER_PREFIX,
@@ -35,11 +36,13 @@ from contracts.couch import (
     ServicePointFacts,
     TimeWindow,
 )
+from contracts.forms import FormMismatch, check_result
 from server.accounts.models import Account, Customer, ServicePoint
-from server.audit.service import record
 from server.db import utcnow
 from server.meters.intake import ReadIn, ReadIntakeError, expected_reads, intake_reads
 from server.meters.models import Meter
+from server.orders import lifecycle
+from server.orders.lifecycle import LifecycleError, Via
 from server.orders.models import WorkOrder
 from server.sync.couch import CouchAdmin, CouchError
 from server.sync.models import FieldResult, OrderPublication, SyncCheckpoint
@@ -47,32 +50,8 @@ from server.technicians.models import Technician
 
 log = logging.getLogger("curbstop.sync")
 
-DESIGN_ID = "_design/curbstop"
-# Runs in CouchDB on every write that is not a server admin's: a tablet may create results and
-# events (and delete its own conflict losers), and nothing else.
-VALIDATE_DOC_UPDATE = """function (newDoc, oldDoc, userCtx, secObj) {
-  if (userCtx.roles.indexOf('_admin') !== -1) { return; }
-  var id = newDoc._id || '';
-  if (id.indexOf('result:') === 0 || id.indexOf('event:') === 0) {
-    if (oldDoc && !oldDoc._deleted && !newDoc._deleted) {
-      throw({forbidden: 'results and events are written once and never edited: ' + id});
-    }
-    return;
-  }
-  throw({forbidden: 'a tablet may create only result: and event: documents; ' + id + ' belongs to the server'});
-}"""
 # Order statuses a tablet should hold a document for (the rest were never dispatched).
-PUBLISHABLE = {
-    s.value
-    for s in (
-        OrderStatus.DISPATCHED,
-        OrderStatus.EN_ROUTE,
-        OrderStatus.ON_SITE,
-        OrderStatus.COMPLETED,
-        OrderStatus.UNABLE_TO_COMPLETE,
-        OrderStatus.CANCELLED,
-    )
-}
+PUBLISHABLE = {s.value for s in lifecycle.ON_TABLET}
 
 
 def database_for(tech: Technician) -> str:
@@ -91,16 +70,7 @@ def provision(*, admin: CouchAdmin, tech: Technician, secret: str) -> str:
     admin.ensure_db(db)
     admin.put_user(db, couch_password(db, secret))
     admin.set_security(db, members=[db])
-    design = admin.get_doc(db, DESIGN_ID)
-    if design is None or design.get("validate_doc_update") != VALIDATE_DOC_UPDATE:
-        body: dict[str, Any] = {
-            "_id": DESIGN_ID,
-            "validate_doc_update": VALIDATE_DOC_UPDATE,
-            "language": "javascript",
-        }
-        if design is not None:
-            body["_rev"] = design["_rev"]
-        admin.put_doc(db, body)
+    admin.ensure_design(db)
     return db
 
 
@@ -282,7 +252,7 @@ def publish_pending(*, db_session: Session, admin: CouchAdmin, limit: int = 1000
                 db_session=db_session,
                 order=order,
                 tech=previous,
-                status=OrderStatus.CANCELLED.value,
+                status=lifecycle.WITHDRAWN_ON_TABLET.value,
                 reason=why,
             )
             rev = _write(admin, pub.database, body, pub.doc_rev)
@@ -305,22 +275,33 @@ class FollowResult:
     errors: list[str] = field(default_factory=list)
 
 
-def _move(db_session: Session, order: WorkOrder, target: OrderStatus, actor: str, reason: str) -> bool:
-    current = OrderStatus(order.status)
-    if current is target:
-        return True
-    if transition_error(current, target) is not None:
-        return False
-    order.status = target.value
-    record(
-        db_session=db_session,
-        actor=actor,
-        action="transition",
-        entity_type="work_order",
-        entity_id=order.id,
-        detail={"from": current.value, "to": target.value, "reason": reason, "via": "sync"},
-    )
-    return True
+def _move(
+    db_session: Session,
+    order: WorkOrder,
+    target: OrderStatus,
+    actor: str,
+    reason: str,
+    *,
+    at: dt.datetime | None = None,
+    unable_code: UnableCode | None = None,
+) -> str | None:
+    """Move the order through the lifecycle; None when it moved (or was already there), else why not."""
+    if order.status == target.value:
+        return None
+    try:
+        lifecycle.move(
+            db_session=db_session,
+            order=order,
+            to=target,
+            actor=actor,
+            via=Via.SYNC,
+            reason=reason,
+            at=at,
+            unable_code=unable_code,
+        )
+    except LifecycleError as exc:
+        return exc.reason
+    return None
 
 
 def _ingest_result(
@@ -334,6 +315,11 @@ def _ingest_result(
         return f"rejected: order {order.id} is not assigned to {tech.code}"
     if order.status == OrderStatus.CANCELLED.value:
         return "kept for review: the order was cancelled before the result arrived"
+    # The fields must be the completion form of the order's type (contracts.forms): nothing is applied else.
+    try:
+        check_result(order_type=OrderType(order.order_type), result=result)
+    except FormMismatch as exc:
+        return f"kept for review: {exc}"
     # Every reading through the one intake (duplicates, the reread it answers, the one classifier).
     # A reading it cannot take (an unknown meter, a value the register cannot show) keeps the whole
     # result for review: nothing of it is applied, and the outcome says why.
@@ -370,19 +356,24 @@ def _ingest_result(
         "unable_code": str(result.unable_code) if result.unable_code else None,
         "completed_at": result.completed_at.isoformat(),
     }
-    order.completed_at = result.completed_at
     target = OrderStatus.COMPLETED if result.outcome == "completed" else OrderStatus.UNABLE_TO_COMPLETE
-    if not _move(db_session, order, target, actor, f"field result {doc_id}"):
-        return f"kept: order is {order.status}, cannot become {target.value}"
+    why_not = _move(
+        db_session,
+        order,
+        target,
+        actor,
+        f"field result {doc_id}",
+        at=result.completed_at,
+        unable_code=result.unable_code,
+    )
+    if why_not is not None:
+        return f"kept: {why_not}"
     if target is OrderStatus.UNABLE_TO_COMPLETE:
-        # Back to dispatch: re-plannable, with the reason on the order.
-        order.status_reason = f"unable to complete: {result.unable_code}" + (
-            f" - {result.notes}" if result.notes else ""
+        # Back to dispatch: re-plannable, unassigned, with the reason on the order.
+        why = f"unable to complete: {result.unable_code}" + (f" - {result.notes}" if result.notes else "")
+        lifecycle.return_to_dispatch(
+            db_session=db_session, order=order, actor=actor, via=Via.SYNC, reason=why
         )
-        order.technician_id = None
-        order.route_sequence = None
-        order.planned_arrival_at = None
-        _move(db_session, order, OrderStatus.NEW, actor, "back to dispatch after unable to complete")
     return f"order {order.id} {target.value}"
 
 
@@ -394,11 +385,12 @@ def _ingest_event(db_session: Session, doc: dict[str, Any], tech: Technician, ac
     target = {"en_route": OrderStatus.EN_ROUTE, "on_site": OrderStatus.ON_SITE}.get(event.kind)
     if target is None:
         return f"noted: {event.kind}"
-    if _move(db_session, order, target, actor, f"tablet event at {event.at.isoformat()}"):
+    why_not = _move(db_session, order, target, actor, f"tablet event at {event.at.isoformat()}")
+    if why_not is None:
         if event.gps is not None:
             order.outcome = {**order.outcome, f"{event.kind}_gps": event.gps.model_dump()}
         return f"order {order.id} {target.value}"
-    return f"ignored: order is {order.status}"
+    return f"ignored: {why_not}"
 
 
 def follow(
