@@ -204,7 +204,14 @@ def plan(
             for original, order_id, what in late[:20]:
                 console.print(f"  order {order_id}, due {original}: {what}")
         if publish:
-            result = publish_plan(db_session=session, plan=row, actor="cli")
+            from server.errors import ApiError
+
+            try:
+                result = publish_plan(db_session=session, plan=row, actor="cli")
+            except ApiError as exc:  # e.g. an order held since planning (the lifecycle's 409)
+                session.rollback()
+                err.print(f"[red]not published: {escape(exc.message)}[/]")
+                raise typer.Exit(1) from None
             session.commit()
             console.print(f"[green]published[/]: {result['dispatched']} orders dispatched")
 
