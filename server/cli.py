@@ -239,10 +239,9 @@ def generate_orders(
     from server.orders import generation
     from server.orders.policy import PolicyError, current_policy
 
-    settings = get_settings()
-    zone = ZoneInfo(settings.timezone)
+    zone = utility_zone()
     try:
-        day = dt.date.fromisoformat(date) if date else dt.datetime.now(zone).date()
+        day = dt.date.fromisoformat(date) if date else local_today(zone=zone)
     except ValueError:
         err.print(f"[red]--date {escape(date)!r} is not a date (YYYY-MM-DD)[/]")
         raise typer.Exit(2) from None
@@ -272,7 +271,10 @@ def generate_orders(
         session.commit()
         progress.stop()
     verb = "would be" if dry_run else "were"
-    table = Table(title=f"Run {result.run_id} for {day}" + (" (dry run: nothing written)" if dry_run else ""))
+    table = Table(
+        title=f"Run {result.run_id} for {format_day(day)}"
+        + (" (dry run: nothing written)" if dry_run else "")
+    )
     for col in ("rule", "created", "existing", "held back", "excluded", "cancelled"):
         table.add_column(col, justify="right" if col != "rule" else "left")
     counts = result.counts
@@ -320,7 +322,7 @@ def import_cmd(
     """Import a CIS extract (see docs/cis-import.md); a bad extract is refused whole, every problem listed."""
     from server.cis.importer import ImportRejected, find_files, import_files
 
-    zone = ZoneInfo(get_settings().timezone)
+    zone = utility_zone()
     files: list[Path] = []
     for path in paths:
         files.extend(find_files(path, zone) if path.is_dir() else [path])
@@ -489,7 +491,7 @@ def _demo_orders(zone: ZoneInfo, today: dt.date) -> dt.date:
         )
         day = chosen.day
         if chosen.why:
-            console.print(f"{chosen.why}: the demo works {format_day(day)}")
+            console.print(f"{chosen.why}; the demo works {format_day(day)}")
         done = session.scalar(
             select(GenerationRun.id)
             .where(

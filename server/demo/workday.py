@@ -57,7 +57,7 @@ def _not_a_work_day(day: dt.date, cal: Calendar, shutoff: ShutoffPolicy) -> str:
     if shutoff.enabled:
         forbidden = cal.shutoff_forbidden(day, shutoff)
         if forbidden:
-            return f"a day without shut-offs ({forbidden})"
+            return f"a day without shut-offs: {forbidden}"
     return ""
 
 

@@ -242,7 +242,7 @@ def test_demo_on_a_saturday_works_monday(empty_database_url, engine, tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "Today is Saturday 28 November 2026, a weekend day: the demo works Monday 30 November 2026" in out
+    assert "Today is Saturday 28 November 2026, a weekend day; the demo works Monday 30 November 2026" in out
     with engine.connect() as conn:
         batches = conn.execute(
             text("SELECT id, status FROM shutoff_batches WHERE service_date = :d"),

@@ -15,6 +15,9 @@ from server.orders.calendar import Calendar
 from server.orders.policy import Policy
 from server.orders.rules.base import Decision, OrderSpec, Outcome, Rule, create, hold
 from server.orders.rules.exclusion import ExclusionFacts, Receivable, describe, ended_because
+from server.timezone import format_local
+
+STAMP = "%Y-%m-%d %H:%M"  # times in reasons: the utility's zone, its abbreviation after (format_local)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +134,7 @@ def shutoff_rule(
                 need_final_delivery = True
             elif final + dt.timedelta(hours=p.final_notice_hours) > start_of_day:
                 reasons.append(
-                    f"final notice posted {final.astimezone(zone):%Y-%m-%d %H:%M}: "
+                    f"final notice posted {format_local(final, zone, fmt=STAMP)}: "
                     f"its {p.final_notice_hours} hours are not over before the day starts"
                 )
     forbidden = cal.shutoff_forbidden(run_date, p)
@@ -168,7 +171,7 @@ def shutoff_rule(
         ended = f"; earlier {describe(acct.exclusion)} - ended: {why}"
     reason = f"{_money(acct.owed_cents)} past due for {days} days; written notice {written.astimezone(zone).date()}"
     if acct.final_notice_at is not None:
-        reason += f"; final notice {acct.final_notice_at.astimezone(zone):%Y-%m-%d %H:%M}"
+        reason += f"; final notice {format_local(acct.final_notice_at, zone, fmt=STAMP)}"
     reason += ended
     return create(
         Rule.SHUTOFF,
@@ -273,7 +276,7 @@ def restore_rule(
     return create(
         Rule.RESTORE,
         f"{why}; paid {when}"
-        + (f" {paid_at:%Y-%m-%d %H:%M}" if paid_at else "")
+        + (f" {format_local(paid_at, zone, fmt=STAMP)}" if paid_at else "")
         + f"; restore on {day}; reconnection fee {_money(fee)}"
         + (" (low-income cap)" if acct.low_income else ""),
         OrderSpec(

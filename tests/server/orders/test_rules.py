@@ -423,3 +423,14 @@ def test_rule_names_are_the_cli_names():
         "meter_test",
         "change_out",
     }
+
+
+def test_times_in_reasons_are_local_and_name_the_zone():
+    """A reason a supervisor reads names its times in the utility's zone with the abbreviation
+    ("final notice 2026-11-13 11:00 PST"), never bare or in UTC."""
+    created = shutoff(acct(final_notice_at=at(dt.date(2026, 11, 13), 11).astimezone(dt.UTC)))
+    assert "final notice 2026-11-13 11:00 PST" in created.reason
+    late = shutoff(acct(final_notice_at=at(TUE - dt.timedelta(days=2), 8, 1).astimezone(dt.UTC)))
+    assert "final notice posted 2026-11-15 08:01 PST" in late.reason
+    paid = acct(status="shut_off", paid_since_cents=12_000, last_payment_at=at(TUE, 19), last_payment_id=8)
+    assert "paid after hours 2026-11-17 19:00 PST" in restore(paid).reason
