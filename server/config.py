@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     policy_file: Path | None = Field(
         default=None, description="order-generation policy (TOML); default built in"
     )
+    tile_url: str = Field(
+        default="",
+        description="map tile server URL template for the office pages, e.g. https://tiles.example.com/{z}/{x}/{y}.png; "
+        "empty draws the district's own streets from its service points (the demo, the tests, offline)",
+    )
+    tile_attribution: str = Field(default="", description="the tile server's attribution line, shown on maps")
 
     @field_validator("timezone")
     @classmethod

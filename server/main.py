@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from server import errors
@@ -23,6 +20,7 @@ from server.orders.generation_views import router as generation_router
 from server.orders.views import router as orders_router
 from server.sync.views import router as sync_router
 from server.technicians.views import router as technicians_router
+from server.web import views as web
 
 API_DESCRIPTION = """
 Curbstop dispatch server. Sign in with `POST /api/auth/token` (OAuth2 password flow) or send an
@@ -80,12 +78,7 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
     ):
         app.include_router(router)
 
-    static = Path(__file__).resolve().parent / "web" / "static"
-    app.mount("/web", StaticFiles(directory=static, html=True), name="web")
-
-    @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        return RedirectResponse("/web/dispatch.html")
+    web.install(app)  # the office pages (server/web): sign-in, the dispatcher's board, live events
 
     @app.get("/api/health", tags=["health"], summary="Liveness and database check. Anyone.")
     def health(db_session: DbSession) -> dict[str, str]:

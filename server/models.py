@@ -36,6 +36,7 @@ from server.orders.models import (
 )
 from server.sync.models import FieldResult, OrderPublication, SyncCheckpoint
 from server.technicians.models import Technician
+from server.web.models import WebSession
 
 __all__ = [
     "Account",
@@ -71,5 +72,6 @@ __all__ = [
     "SyncCheckpoint",
     "Technician",
     "User",
+    "WebSession",
     "WorkOrder",
 ]
