@@ -542,6 +542,7 @@ def demo(
     from server.accounts.models import Account
     from server.cis.importer import find_files, import_files
     from server.demo.district import generate
+    from server.demo.handhelds import docking_instructions, seed_handhelds
     from server.demo.seed import DEMO_PASSWORD, seed_people
 
     settings = get_settings()
@@ -591,6 +592,8 @@ def demo(
         console.print(f"using the existing district ({have:,} accounts); --fresh generates a new one")
     with dbmod.session_factory()() as session:
         people = seed_people(db_session=session)
+    with dbmod.session_factory()() as session:
+        handhelds = seed_handhelds(db_session=session)
     work_day = _demo_orders(zone, day_now)
     couch_proc = None
     if not settings.couchdb_url and serve_after:
@@ -630,6 +633,10 @@ def demo(
         table.add_row("CouchDB (tablets)", "not started (--no-serve; the demo starts it with the server)")
     console.print(table)
     console.print(_sign_in_table(people.usernames, password=DEMO_PASSWORD))
+    for line in docking_instructions(
+        handhelds, server_url=base, token_file=demo_dir / "station-token.txt", var_dir=settings.var_dir
+    ):
+        console.print(escape(line), soft_wrap=True)
     if serve_after:
         try:
             serve(host=None, port=port)

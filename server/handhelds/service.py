@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from contracts.codes import ReadSource, VolumeUnit
@@ -15,7 +15,7 @@ from contracts.handheld import ReadRecord, ReadType, RouteRecord
 from server.accounts.models import Account, Customer, ServicePoint
 from server.audit.service import record
 from server.db import utcnow
-from server.errors import ApiError, not_found
+from server.errors import ApiError, conflict, not_found
 from server.handhelds.models import (
     HandheldDevice,
     HandheldSkip,
@@ -118,12 +118,82 @@ def build_routes(*, db_session: Session, actor: str, cycle: str | None = None) -
     return BuildResult(routes=len(groups), meters=meters)
 
 
+def find_device(*, db_session: Session, device_id: str) -> HandheldDevice | None:
+    """The device registered under that id (active or not), or None."""
+    return db_session.scalar(select(HandheldDevice).where(HandheldDevice.device_id == device_id))
+
+
 def get_device(*, db_session: Session, device_id: str) -> HandheldDevice:
-    """The registered device with that id, or 404."""
-    device = db_session.scalar(select(HandheldDevice).where(HandheldDevice.device_id == device_id))
-    if device is None or not device.active:
-        raise not_found("hand-held", device_id)
+    """The registered, active device with that id, or a 404 saying what to do about it."""
+    device = find_device(db_session=db_session, device_id=device_id)
+    if device is None:
+        raise ApiError(
+            404,
+            "unknown_handheld",
+            f"hand-held {device_id!r} is not registered on this server; register it "
+            "(POST /api/handhelds/devices) before it docks",
+            fields=[{"field": "device_id", "message": f"not a registered hand-held: {device_id}"}],
+        )
+    if not device.active:
+        raise ApiError(
+            404,
+            "inactive_handheld",
+            f"hand-held {device_id!r} is registered but retired (inactive)",
+            fields=[{"field": "device_id", "message": f"retired hand-held: {device_id}"}],
+        )
     return device
+
+
+def register_device(*, db_session: Session, device_id: str, name: str, actor: str) -> HandheldDevice:
+    """Register a hand-held so it may dock; 409 when that id is already registered."""
+    if find_device(db_session=db_session, device_id=device_id) is not None:
+        raise conflict(f"hand-held {device_id!r} is already registered")
+    device = HandheldDevice(device_id=device_id, name=name)
+    db_session.add(device)
+    db_session.flush()
+    record(
+        db_session=db_session,
+        actor=actor,
+        action="registered",
+        entity_type="handheld",
+        entity_id=device_id,
+        detail={"name": name},
+    )
+    return device
+
+
+@dataclass(frozen=True)
+class RouteSummaryRow:
+    """A reading route with its size and the device holding it."""
+
+    id: int
+    route_code: str
+    cycle: str
+    meters: int
+    device_id: str | None
+    status: str | None
+
+
+def route_summaries(*, db_session: Session, cycle: str | None = None) -> list[RouteSummaryRow]:
+    """Every reading route with its size and where it is, by cycle and book."""
+    sizes = (
+        select(ReadingRouteStop.route_id, func.count().label("n"))
+        .group_by(ReadingRouteStop.route_id)
+        .subquery()
+    )
+    query = (
+        select(ReadingRoute, sizes.c.n, HandheldDevice.device_id, RouteAssignment.status)
+        .join(sizes, sizes.c.route_id == ReadingRoute.id)
+        .outerjoin(RouteAssignment, RouteAssignment.route_id == ReadingRoute.id)
+        .outerjoin(HandheldDevice, HandheldDevice.id == RouteAssignment.device_pk)
+        .order_by(ReadingRoute.cycle, ReadingRoute.route_code)
+    )
+    if cycle is not None:
+        query = query.where(ReadingRoute.cycle == cycle)
+    return [
+        RouteSummaryRow(id=r.id, route_code=r.route_code, cycle=r.cycle, meters=n, device_id=d, status=s)
+        for r, n, d, s in db_session.execute(query)
+    ]
 
 
 def assign(*, db_session: Session, route_id: int, device_id: str, actor: str) -> RouteAssignment:

@@ -9,9 +9,8 @@ from sqlalchemy import func, select
 
 from contracts.handheld import HandheldUpload, RouteRecord, UploadResult
 from server.deps import DbSession, Office, Staff, Station
-from server.errors import conflict
 from server.handhelds import service
-from server.handhelds.models import HandheldDevice, ReadingRoute, ReadingRouteStop, RouteAssignment
+from server.handhelds.models import HandheldDevice, ReadingRoute, ReadingRouteStop
 from server.handhelds.schemas import AssignBody, BuildResultRead, DeviceCreate, DeviceRead, RouteSummary
 
 router = APIRouter(prefix="/api/handhelds", tags=["handhelds"])
@@ -19,10 +18,9 @@ router = APIRouter(prefix="/api/handhelds", tags=["handhelds"])
 
 @router.post("/devices", response_model=DeviceRead, status_code=201, summary="Register a hand-held. Staff.")
 def register_device(body: DeviceCreate, principal: Staff, db_session: DbSession) -> HandheldDevice:
-    if db_session.scalar(select(HandheldDevice.id).where(HandheldDevice.device_id == body.device_id)):
-        raise conflict(f"hand-held {body.device_id!r} is already registered")
-    device = HandheldDevice(device_id=body.device_id, name=body.name)
-    db_session.add(device)
+    device = service.register_device(
+        db_session=db_session, device_id=body.device_id, name=body.name, actor=principal.name
+    )
     db_session.commit()
     return device
 
@@ -45,23 +43,9 @@ def build_routes(principal: Staff, db_session: DbSession, cycle: str | None = No
     "/routes", response_model=list[RouteSummary], summary="Reading routes and where they are. Office roles."
 )
 def list_routes(_: Office, db_session: DbSession, cycle: str | None = None) -> list[RouteSummary]:
-    sizes = (
-        select(ReadingRouteStop.route_id, func.count().label("n"))
-        .group_by(ReadingRouteStop.route_id)
-        .subquery()
-    )
-    query = (
-        select(ReadingRoute, sizes.c.n, HandheldDevice.device_id, RouteAssignment.status)
-        .join(sizes, sizes.c.route_id == ReadingRoute.id)
-        .outerjoin(RouteAssignment, RouteAssignment.route_id == ReadingRoute.id)
-        .outerjoin(HandheldDevice, HandheldDevice.id == RouteAssignment.device_pk)
-        .order_by(ReadingRoute.cycle, ReadingRoute.route_code)
-    )
-    if cycle is not None:
-        query = query.where(ReadingRoute.cycle == cycle)
     return [
-        RouteSummary(id=r.id, route_code=r.route_code, cycle=r.cycle, meters=n, device_id=d, status=s)
-        for r, n, d, s in db_session.execute(query)
+        RouteSummary.model_validate(row, from_attributes=True)
+        for row in service.route_summaries(db_session=db_session, cycle=cycle)
     ]
 
 
