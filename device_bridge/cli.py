@@ -85,8 +85,11 @@ def bridge_command(
     """Watch docking-station ports: unload reads to the spool and server, load routes."""
     if ctx.invoked_subcommand is not None:
         return
-    if not port:
-        err.print("[red]give at least one --port (a serial port or pyserial URL)[/]; or see bridge --help")
+    if not port or not all(p.strip() for p in port):
+        # An empty --port is usually "$(cat <state-dir>/port)" run before the simulator wrote the file.
+        err.print(
+            "[red]give at least one --port (a serial port or pyserial URL), none empty[/]; see bridge --help"
+        )
         raise typer.Exit(2)
     if token_file is not None:
         try:
