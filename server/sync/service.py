@@ -337,6 +337,14 @@ def _ingest_result(
         return f"rejected: order {order.id} is not assigned to {tech.code}"
     if order.status == OrderStatus.CANCELLED.value:
         return "kept for review: the order was cancelled before the result arrived"
+    # A result the lifecycle cannot take (the order went back to dispatch, or was already closed) is
+    # kept with the reason and applies nothing: not its readings, not its outcome.
+    target = OrderStatus.COMPLETED if result.outcome == "completed" else OrderStatus.UNABLE_TO_COMPLETE
+    if order.status != target.value:
+        try:
+            lifecycle.check_move(db_session=db_session, order=order, to=target)
+        except LifecycleError as exc:
+            return f"kept: {exc.reason}"
     # Every reading through the one intake (duplicates, the reread it answers, the one classifier).
     # A reading it cannot take (an unknown meter, a value the register cannot show) keeps the whole
     # result for review: nothing of it is applied, and the outcome says why.
@@ -373,7 +381,6 @@ def _ingest_result(
         "unable_code": str(result.unable_code) if result.unable_code else None,
         "completed_at": result.completed_at.isoformat(),
     }
-    target = OrderStatus.COMPLETED if result.outcome == "completed" else OrderStatus.UNABLE_TO_COMPLETE
     why_not = _move(
         db_session,
         order,

@@ -353,14 +353,15 @@ def _sync_writer(db_session, order, tech):
         "doc_type": "result",
         "result_id": "r1",
         "order_id": str(order.id),
-        "outcome": "completed",
+        "outcome": "unable_to_complete",
+        "unable_code": "locked_gate",
         "csfr_id": tech.code,
         "device_id": "tab-1",
         "completed_at": "2026-12-02T17:00:00Z",
     }
     outcome = sync._ingest_result(db_session, doc["_id"], doc, tech, f"sync:{sync.database_for(tech)}")
-    assert outcome == f"order {order.id} completed"
-    return OrderStatus.COMPLETED
+    assert outcome == f"order {order.id} unable_to_complete"
+    return OrderStatus.NEW  # unable to complete, then back to dispatch: two audited moves
 
 
 def _generation_writer(db_session, order, tech):
@@ -455,6 +456,22 @@ def test_publish_refuses_an_order_held_since_the_plan(db_session, make_order, te
     assert f"order {cut.id}: cannot be dispatched for 2026-12-02" in refused.value.message
     db_session.expire_all()
     assert db_session.get(WorkOrder, fine.id).status == "new" and plan.status == "draft"
+
+
+def test_publish_api_answers_409_with_the_hold(client, dispatcher, db_session, make_order, tech):
+    """POST /api/dispatch/plans/{id}/publish with a held order is 409 naming the order and the hold."""
+    cut = make_order(OrderStatus.NEW, order_type="shut_off_nonpay", scheduled_date=DAY)
+    plan = _plan_for(db_session, {tech.id: [cut]})
+    medical_hold(db_session, cut)
+    resp = client.post(
+        f"/api/dispatch/plans/{plan.id}/publish", headers={**dispatcher, "If-Match": f'"{plan.version}"'}
+    )
+    assert resp.status_code == 409, resp.text
+    error = resp.json()["error"]
+    assert error["code"] == "on_hold" and f"order {cut.id}" in error["message"]
+    assert "medical certificate hold" in error["message"]
+    db_session.expire_all()
+    assert db_session.get(WorkOrder, cut.id).status == "new"
 
 
 def test_planning_leaves_held_shutoffs_out_with_the_reason(db_session, make_order, tech):
@@ -599,13 +616,15 @@ def test_sync_moves_through_the_lifecycle_and_records_refusals(admin, couch, db_
 
     ignored = db_session.get(FieldResult, on_way["_id"]).outcome
     assert ignored.startswith("ignored: cannot be en_route: it is held") and "medical certificate" in ignored
-    # A completed result for the order now back in dispatch cannot complete it: kept, with the reason.
-    late = {**unable, "_id": f"result:{failed.id}:c1", "result_id": "c1", "outcome": "completed"}
-    del late["unable_code"]
+    # A second result for the order now back in dispatch cannot move it: kept, with the lifecycle's reason.
+    late = {**unable, "_id": f"result:{failed.id}:u2", "result_id": "u2", "unable_code": "locked_gate"}
     failed.technician_id = tech.id  # arrange: still on this tablet's list
     db_session.flush()
+    version = failed.version
     _tablet_put(couch, tech, late)
     sync.follow(db_session=db_session, admin=admin, techs=[tech])
     kept = db_session.get(FieldResult, late["_id"]).outcome
-    assert kept.startswith("kept: cannot move an order from new to completed")
+    assert kept.startswith("kept: cannot move an order from new to unable_to_complete")
+    db_session.refresh(failed)
+    assert failed.status == "new" and failed.version == version and len(events(db_session, failed)) == 2
     assert service_db == sync.database_for(tech)
