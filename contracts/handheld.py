@@ -7,8 +7,10 @@ see `encode_lines` / `decode_routes` / `decode_reads`.
 
 Readings are integers of the register's dial digits, exactly as the reader sees them: a 6-dial register
 with 1 decimal showing 01234.5 is ``reading=12345, dials=6, decimals=1``. The volume is
-``reading / 10**decimals * multiplier`` in ``unit``. High and low limits are readings in the same digits.
-No floats for readings, ever.
+``reading / 10**decimals * multiplier`` in ``unit``. High and low limits are readings in the same digits,
+computed by the server's own read validation: a reading within ``low_limit``..``high_limit`` never raises
+a reread (either may be absent: an open end). The server stores every read as the displayed value
+(``reading / 10**decimals``), the same numbers a tablet sends. No floats for readings, ever.
 """
 
 from __future__ import annotations

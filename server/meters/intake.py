@@ -39,13 +39,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.orm import Session, aliased, object_session
 
-from contracts.codes import OPEN_STATUSES, OrderType, ReadSource
+from contracts.codes import CLOSED_STATUSES, OPEN_STATUSES, OrderType, ReadSource
 from server.accounts.models import Account
 from server.config import get_settings
 from server.db import utcnow
 from server.meters.derive import derive_pending, on_chain
 from server.meters.models import Meter, MeterRead
+from server.orders import lifecycle
 from server.orders import service as orders
+from server.orders.lifecycle import LifecycleError, Via
 from server.orders.models import WorkOrder
 from server.orders.policy import Policy, current_policy
 from server.orders.rules.reads import (
@@ -140,6 +142,7 @@ class IntakeResult:
     confirmed_read_ids: list[int] = field(default_factory=list)  # reads in question a reread confirmed
     corrected_read_ids: list[int] = field(default_factory=list)  # reads in question a reread replaced
     answered_order_ids: list[int] = field(default_factory=list)  # reread orders whose reading arrived
+    closed_order_ids: list[int] = field(default_factory=list)  # of those, open ones cancelled as answered
 
     def count(self, status: str) -> int:
         """How many reads ended with `status`."""
@@ -552,7 +555,7 @@ def intake_reads(
             idempotency_key=read.idempotency_key,
             received_at=utcnow(),
         )
-        confirmed = False
+        confirmed, why, said, mine = False, "", "", ""
         if twin is not None:
             row.duplicate_of_id = twin.id
             row.validation = "duplicate"
@@ -561,9 +564,9 @@ def intake_reads(
                 f"{describe_read(register_of(meter), float(twin.reading), twin.read_at, zone)}"
             )[:200]
         elif questioned is not None:
-            confirmed, why = confirms(questioned, value, at, meter, policy)
             said = describe_read(register_of(meter), float(questioned.reading), questioned.read_at, zone)
             mine = describe_read(register_of(meter), value, at, zone)
+            confirmed, why = confirms(questioned, value, at, meter, policy)
             if confirmed:
                 row.confirms_read_id = questioned.id
                 row.validation = "confirms"
@@ -596,6 +599,16 @@ def intake_reads(
                     .values(derived=False)
                     .execution_options(synchronize_session=False)
                 )
+            if order is not None and read.order_id is None:
+                # Answered by a read not taken on the order (a hand-held reread): nothing is left to do there.
+                outcome = "confirms" if confirmed else "corrects"
+                if _close_answered(
+                    db_session,
+                    order,
+                    actor,
+                    f"answered by a {source.value} reread: the {mine} {outcome} the {said}",
+                ):
+                    result.closed_order_ids.append(order.id)
         stored.append((i, row, meter, ref, questioned, confirmed))
     db_session.flush()
     derive_pending(db_session, policy)
@@ -644,6 +657,18 @@ def intake_reads(
     db_session.flush()
     result.outcomes = [o for o in slots if o is not None]
     return result
+
+
+def _close_answered(db_session: Session, order: WorkOrder, actor: str, reason: str) -> bool:
+    """Cancel a reread order a read from elsewhere answered (through the order lifecycle); False when the
+    lifecycle refuses (the order is already closed)."""
+    if order.status in {s.value for s in CLOSED_STATUSES}:
+        return False
+    try:
+        lifecycle.cancel(db_session=db_session, order=order, actor=actor, via=Via.API, reason=reason[:500])
+    except LifecycleError:
+        return False
+    return True
 
 
 def _classify(

@@ -42,3 +42,9 @@ class MeterReadOut(BaseModel):
     estimated: bool
     validation: str
     validation_reason: str
+    # Kept on record but off the register's chain (server/meters/intake.py): the read it duplicates, the
+    # read in question a reread confirmed or corrected, the reread that replaced this one for billing.
+    duplicate_of_id: int | None = None
+    confirms_read_id: int | None = None
+    corrects_read_id: int | None = None
+    superseded_by_id: int | None = None

@@ -451,3 +451,32 @@ def test_a_reread_far_beyond_the_expected_use_corrects_and_never_loops(db_sessio
     assert result.outcomes[0].validation == "very_high"
     assert len(_rereads(db_session, meter.id)) == 1
     assert order.order_type == OrderType.REREAD.value
+
+
+def test_a_handheld_reread_answers_the_open_reread_order(db_session, metered, client, login, station_headers):
+    """A hand-held read typed as a reread answers the meter's open reread order: it confirms the read in
+    question, and the order (nothing left to do there) is cancelled through the lifecycle with the reason."""
+    meter, questioned, order, at = _questioned(db_session, metered)
+    client.post("/api/handhelds/devices", json={"device_id": "HH-3"}, headers=login(Role.DISPATCHER))
+    read = {
+        "device_id": "HH-3",
+        "reader_id": "r",
+        "route_id": "R",
+        "cycle": "01",
+        "sequence": 1,
+        "account": "A",
+        "service_point_id": "SP",
+        "meter_serial": meter.serial,
+        "reading": int(questioned.reading) + 400,
+        "read_at": (at + dt.timedelta(days=1)).isoformat(),
+        "read_type": "reread",
+    }
+    resp = client.post(
+        "/api/handhelds/uploads", json={"device_id": "HH-3", "reads": [read]}, headers=station_headers
+    )
+    assert resp.json() == {"accepted": 1, "duplicates": 0}
+    db_session.refresh(questioned)
+    db_session.refresh(order)
+    assert questioned.validation == "confirmed"
+    assert order.status == "cancelled" and "answered by a handheld reread" in order.status_reason
+    assert len(_rereads(db_session, meter.id)) == 1
