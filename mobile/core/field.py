@@ -85,7 +85,10 @@ class FieldWork:
                 Reading(meter_id=meter.meter_id, value=value, unit=meter.unit, read_at=now)
                 for meter, value in payload.readings
             ],
-            fields={**payload.fields, "gps": self._gps_json()},
+            # The form's typed fields (contracts.forms) with where the tablet was.
+            fields=payload.fields.model_copy(update={"gps": self.locator.current()}).model_dump(
+                mode="json", exclude_none=True
+            ),
             notes=payload.notes,
             photos=[
                 PhotoRef(attachment=name, caption=p.caption or None, taken_at=p.taken_at)
@@ -104,10 +107,6 @@ class FieldWork:
         self.store.put(doc)
         self.on_written()
         return result
-
-    def _gps_json(self) -> dict[str, Any] | None:
-        point = self.locator.current()
-        return None if point is None else point.model_dump(mode="json", exclude_none=True)
 
     @staticmethod
     def _photo_names(photos: list[Photo]) -> list[tuple[str, Photo]]:

@@ -1,17 +1,33 @@
 """Completion forms, one per flow: what the rep types (as text), the rules, and what goes into the result.
 
 Each form keeps raw strings and booleans exactly as the screen has them; `errors()` maps a field name
-to a message the rep can act on (empty = ready); `payload()` is what `FieldWork.complete` writes.
+to a message the rep can act on (empty = ready); `payload()` is what `FieldWork.complete` writes, its
+`fields` one of the typed models of `contracts.forms` (the server checks the result against the same model).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal, get_args
 
 from contracts.codes import OrderType, UnableCode
 from contracts.couch import MeterFacts, OrderDoc
+from contracts.forms import (
+    EXPECTED_POSITION,
+    SEAL_PATTERN,
+    SERVICE_READ_REQUIRED,
+    CurbStopPosition,
+    FlowPointName,
+    FormFields,
+    InvestigationFields,
+    MeterTestFields,
+    MeterTestPoint,
+    RereadFields,
+    ServiceFields,
+    UnableFields,
+)
 from mobile.core.meter_test import IN_SERVICE_LIMITS, AccuracyLimits, FlowPoint, MeterTestOutcome, evaluate
 from mobile.core.reading import ReadingCheck, check_reading
 
@@ -33,7 +49,7 @@ class Payload:
 
     outcome: str  # 'completed' | 'unable_to_complete'
     readings: list[tuple[MeterFacts, float]]
-    fields: dict[str, Any]
+    fields: FormFields  # the order type's form (contracts.forms)
     notes: str | None
     photos: list[Photo]
     unable_code: UnableCode | None = None
@@ -102,24 +118,16 @@ class RereadForm(ReadingFields):
         assert self.order is not None
         meter = _first_meter(self.order)
         readings: list[tuple[MeterFacts, float]] = []
-        fields: dict[str, Any] = {}
+        fields = RereadFields()
         if meter is not None:
             verdict = self.check(meter)
             assert verdict.value is not None
             readings.append((meter, verdict.value))
-            fields["reading_confirmed_out_of_range"] = verdict.needs_confirmation
+            fields = RereadFields(reading_confirmed_out_of_range=verdict.needs_confirmation)
         return Payload("completed", readings, fields, self.notes.strip() or None, list(self.photos))
 
 
-CURB_STOP_POSITIONS = ("open", "closed")
-
-# The position a service change should leave the curb stop in.
-EXPECTED_POSITION: dict[OrderType, str] = {
-    OrderType.TURN_ON: "open",
-    OrderType.RESTORE: "open",
-    OrderType.TURN_OFF: "closed",
-    OrderType.SHUT_OFF_NONPAY: "closed",
-}
+CURB_STOP_POSITIONS: tuple[CurbStopPosition, ...] = get_args(CurbStopPosition)
 
 
 @dataclass
@@ -144,8 +152,7 @@ class ServiceForm(ReadingFields):
         """Field -> message."""
         assert self.order is not None
         meter = _first_meter(self.order)
-        notice_only = self.order_type is OrderType.NOTICE_DELIVERY
-        out = self.reading_errors(meter, required=not notice_only)
+        out = self.reading_errors(meter, required=self.order_type in SERVICE_READ_REQUIRED)
         expected = EXPECTED_POSITION.get(self.order_type)
         if expected is not None:
             if self.curb_stop_position not in CURB_STOP_POSITIONS:
@@ -159,8 +166,8 @@ class ServiceForm(ReadingFields):
                 )
         if self.order_type is OrderType.SHUT_OFF_NONPAY and not self.seal_number.strip():
             out["seal_number"] = "Enter the lock or seal number you fitted"
-        if self.seal_number.strip() and not self.seal_number.strip().replace("-", "").isalnum():
-            out["seal_number"] = "Seal number may hold letters, digits and dashes only"
+        if self.seal_number.strip() and not re.fullmatch(SEAL_PATTERN, self.seal_number.strip().upper()):
+            out["seal_number"] = "Seal number may hold letters, digits and dashes only (at most 32)"
         if (
             self.order_type in (OrderType.SHUT_OFF_NONPAY, OrderType.NOTICE_DELIVERY)
             and not self.door_hanger_left
@@ -181,14 +188,13 @@ class ServiceForm(ReadingFields):
             verdict = self.check(meter)
             assert verdict.value is not None
             readings.append((meter, verdict.value))
-        fields: dict[str, Any] = {
-            "someone_home": self.someone_home,
-            "door_hanger_left": self.door_hanger_left,
-        }
-        if self.curb_stop_position:
-            fields["curb_stop_position"] = self.curb_stop_position
-        if self.seal_number.strip():
-            fields["seal_number"] = self.seal_number.strip().upper()
+        position = next((p for p in CURB_STOP_POSITIONS if p == self.curb_stop_position), None)
+        fields = ServiceFields(
+            curb_stop_position=position,
+            seal_number=self.seal_number.strip().upper() or None,
+            someone_home=self.someone_home,
+            door_hanger_left=self.door_hanger_left,
+        )
         return Payload("completed", readings, fields, self.notes.strip() or None, list(self.photos))
 
 
@@ -203,6 +209,17 @@ def _parse_volume(text: str, label: str) -> tuple[float | None, str]:
     if value < 0 or value != value:
         return None, f"{label[0].upper()}{label[1:]} cannot be negative"
     return value, ""
+
+
+_FLOW_NAME: dict[FlowPoint, FlowPointName] = {
+    FlowPoint.LOW: "low",
+    FlowPoint.INTERMEDIATE: "intermediate",
+    FlowPoint.HIGH: "high",
+}
+
+
+def _recommendation(text: str) -> Literal["keep", "replace"]:
+    return "replace" if text == "replace" else "keep"
 
 
 @dataclass
@@ -269,26 +286,26 @@ class MeterTestForm:
         outcome = self.outcome()
         assert outcome is not None and self.order is not None
         meter = _first_meter(self.order)
-        fields: dict[str, Any] = {
-            "meter_id": meter.meter_id if meter else None,
-            "meter_size": meter.size_in if meter else None,
-            "points": [
-                {
-                    "point": p.point.value,
-                    "flow_gpm": p.flow_gpm,
-                    "meter_volume": p.meter_volume,
-                    "reference_volume": p.reference_volume,
-                    "accuracy_pct": round(p.accuracy_pct, 3),
-                    "min_pct": p.min_pct,
-                    "max_pct": p.max_pct,
-                    "passed": p.passed,
-                }
+        fields = MeterTestFields(
+            meter_id=meter.meter_id if meter else None,
+            meter_size=meter.size_in if meter else None,
+            points=[
+                MeterTestPoint(
+                    point=_FLOW_NAME[p.point],
+                    flow_gpm=p.flow_gpm,
+                    meter_volume=p.meter_volume,
+                    reference_volume=p.reference_volume,
+                    accuracy_pct=round(p.accuracy_pct, 3),
+                    min_pct=p.min_pct,
+                    max_pct=p.max_pct,
+                    passed=p.passed,
+                )
                 for p in outcome.points
             ],
-            "passed": outcome.passed,
-            "billing_accuracy_pct": round(outcome.billing_accuracy_pct, 3),
-            "recommendation": self.recommendation or outcome.recommendation,
-        }
+            passed=outcome.passed,
+            billing_accuracy_pct=round(outcome.billing_accuracy_pct, 3),
+            recommendation=_recommendation(self.recommendation or outcome.recommendation),
+        )
         return Payload("completed", [], fields, self.notes.strip() or None, list(self.photos))
 
 
@@ -337,13 +354,12 @@ class InvestigationForm:
             value = check_reading(self.reading, self.reading, meter).value
             assert value is not None
             readings.append((meter, value))
-        fields: dict[str, Any] = {
-            "leak_found": self.leak_found,
-            "customer_informed": self.customer_informed,
-            "findings": self.findings.strip(),
-        }
-        if self.leak_found:
-            fields["leak_location"] = self.leak_location.strip()
+        fields = InvestigationFields(
+            leak_found=self.leak_found,
+            leak_location=self.leak_location.strip() if self.leak_found else None,
+            customer_informed=self.customer_informed,
+            findings=self.findings.strip(),
+        )
         return Payload("completed", readings, fields, self.notes.strip() or None, list(self.photos))
 
 
@@ -390,7 +406,7 @@ class UnableForm:
         return Payload(
             "unable_to_complete",
             [],
-            {},
+            UnableFields(),
             self.notes.strip(),
             list(self.photos),
             unable_code=UnableCode(self.code),

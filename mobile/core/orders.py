@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from contracts.codes import OrderStatus, OrderType, Priority
 from contracts.couch import EVENT_PREFIX, ORDER_PREFIX, RESULT_PREFIX, EventDoc, OrderDoc, ResultDoc
+from contracts.forms import FORM_FOR_TYPE
 from mobile.core.docstore import DocStore
 
 ORDER_TYPE_LABEL: dict[OrderType, str] = {
@@ -57,20 +58,8 @@ class Flow(StrEnum):
     INVESTIGATION = "investigation"  # leak / high bill, theft, emergency, exchange: findings and photos
 
 
-FLOW_FOR_TYPE: dict[OrderType, Flow] = {
-    OrderType.REREAD: Flow.REREAD,
-    OrderType.ZERO_USE_CHECK: Flow.REREAD,
-    OrderType.TURN_ON: Flow.SERVICE,
-    OrderType.TURN_OFF: Flow.SERVICE,
-    OrderType.SHUT_OFF_NONPAY: Flow.SERVICE,
-    OrderType.RESTORE: Flow.SERVICE,
-    OrderType.NOTICE_DELIVERY: Flow.SERVICE,
-    OrderType.METER_TEST: Flow.METER_TEST,
-    OrderType.LEAK_INVESTIGATION: Flow.INVESTIGATION,
-    OrderType.THEFT_INVESTIGATION: Flow.INVESTIGATION,
-    OrderType.EMERGENCY: Flow.INVESTIGATION,
-    OrderType.METER_EXCHANGE: Flow.INVESTIGATION,
-}
+# The contract says which form each order type's result carries (the server checks the same table).
+FLOW_FOR_TYPE: dict[OrderType, Flow] = {t: Flow(kind.value) for t, kind in FORM_FOR_TYPE.items()}
 
 
 class Marker(StrEnum):

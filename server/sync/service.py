@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from contracts.codes import OrderStatus, ReadSource, UnableCode
+from contracts.codes import OrderStatus, OrderType, ReadSource, UnableCode
 from contracts.couch import (
     EVENT_PREFIX,
     ORDER_PREFIX,
@@ -36,6 +36,7 @@ from contracts.couch import (
     ServicePointFacts,
     TimeWindow,
 )
+from contracts.forms import FormMismatch, check_result
 from server.accounts.models import Account, Customer, ServicePoint
 from server.db import utcnow
 from server.meters.intake import ReadIn, ReadIntakeError, expected_reads, intake_reads
@@ -345,6 +346,11 @@ def _ingest_result(
             lifecycle.check_move(db_session=db_session, order=order, to=target)
         except LifecycleError as exc:
             return f"kept: {exc.reason}"
+    # The fields must be the completion form of the order's type (contracts.forms): nothing is applied else.
+    try:
+        check_result(order_type=OrderType(order.order_type), result=result)
+    except FormMismatch as exc:
+        return f"kept for review: {exc}"
     # Every reading through the one intake (duplicates, the reread it answers, the one classifier).
     # A reading it cannot take (an unknown meter, a value the register cannot show) keeps the whole
     # result for review: nothing of it is applied, and the outcome says why.

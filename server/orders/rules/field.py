@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contracts.codes import OrderType
+from contracts.forms import FormKind, FormMismatch, MeterTestFields, parse_fields
 from server.orders.calendar import years_after
 from server.orders.policy import Policy
 from server.orders.rules.base import Decision, OrderSpec, Outcome, Rule, create, hold
@@ -178,24 +179,45 @@ class CompletedTestFacts:
     outcome: dict[str, Any]
 
 
-def change_out_reason(outcome: dict[str, Any]) -> str | None:
-    """Why a completed meter test calls for a change-out (None when it passed and may stay)."""
-    fields = outcome.get("fields") or {}
-    if fields.get("passed") is False:
-        acc = fields.get("billing_accuracy_pct")
-        return "the meter failed its accuracy test" + (
-            f" (billing accuracy {acc}%)" if acc is not None else ""
+def meter_test_result(outcome: dict[str, Any]) -> MeterTestFields | None:
+    """A completed meter test's result (the tablet's `contracts.forms.MeterTestFields`) from the order's
+    stored outcome; None when no result was recorded; FormMismatch naming a field that does not fit."""
+    fields = outcome.get("fields")
+    if not fields:
+        return None
+    result = parse_fields(FormKind.METER_TEST, fields)
+    assert isinstance(result, MeterTestFields)
+    return result
+
+
+def change_out_reason(result: MeterTestFields) -> str | None:
+    """Why a meter test's result calls for a change-out (None when it passed and may stay)."""
+    if not result.passed:
+        failed = ", ".join(
+            f"{p.point} {p.accuracy_pct:g}% (accepted {p.min_pct:g}-{p.max_pct:g}%)"
+            for p in result.points
+            if not p.passed
         )
-    if fields.get("recommendation") == "replace":
+        return f"the meter failed its accuracy test at {failed}; billing accuracy {result.billing_accuracy_pct:g}%"
+    if result.recommendation == "replace":
         return "the tester recommended replacing the meter"
     return None
 
 
 def change_out_rule(test: CompletedTestFacts, policy: Policy) -> Decision | None:
-    """A meter change-out after a failed test."""
+    """A meter change-out after a failed test; a hold when the stored result cannot be read."""
     if not policy.meter_test.change_out_on_fail or test.meter_id is None:
         return None
-    why = change_out_reason(test.outcome)
+    try:
+        result = meter_test_result(test.outcome)
+    except FormMismatch as exc:
+        return hold(
+            Rule.CHANGE_OUT,
+            f"the result of meter test order {test.order_id} does not fit the form ({exc}); review it",
+            account_id=test.account_id,
+            meter_id=test.meter_id,
+        )
+    why = change_out_reason(result) if result is not None else None
     if why is None:
         return None
     return create(

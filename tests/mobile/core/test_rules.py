@@ -8,6 +8,7 @@ import pytest
 
 from contracts.codes import OrderType
 from contracts.couch import MeterFacts
+from contracts.forms import MeterTestFields, RereadFields
 from mobile.core.demo import demo_orders
 from mobile.core.detail import _meter_view
 from mobile.core.forms import FormInvalid, MeterTestForm, Photo, RereadForm, ServiceForm, UnableForm
@@ -148,7 +149,9 @@ def test_meter_test_form_messages_and_payload() -> None:
     assert "explain" in form.errors()["notes"]
     form.notes = "Replacement on order; customer agreed"
     payload = form.payload()
-    assert payload.fields["passed"] is False and payload.fields["recommendation"] == "keep"
+    assert isinstance(payload.fields, MeterTestFields)
+    assert payload.fields.passed is False and payload.fields.recommendation == "keep"
+    assert [p.point for p in payload.fields.points] == ["low", "intermediate", "high"]
 
 
 def test_reread_form_builds_reading_and_requires_photo() -> None:
@@ -163,7 +166,7 @@ def test_reread_form_builds_reading_and_requires_photo() -> None:
     form.photos.append(PHOTO)
     payload = form.payload()
     assert payload.readings[0][1] == int(low) + 1
-    assert payload.fields["reading_confirmed_out_of_range"] is False
+    assert payload.fields == RereadFields(reading_confirmed_out_of_range=False)
 
 
 def test_service_form_rules_per_type() -> None:

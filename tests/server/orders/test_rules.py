@@ -395,20 +395,56 @@ def test_a_district_run_counts_the_meters_waiting_under_the_ceiling_in_one_hold(
     assert "3 meters" in waiting.reason and "2020-01-04" in waiting.reason  # meter 3: 10 years on
 
 
+def _test_fields(accuracies, *, recommendation=None):
+    """A meter test's typed result (contracts.forms) with these accuracies at low, intermediate, high."""
+    points = [
+        {
+            "point": name,
+            "flow_gpm": gpm,
+            "meter_volume": acc,
+            "reference_volume": 100.0,
+            "accuracy_pct": acc,
+            "min_pct": low,
+            "max_pct": 101.5,
+            "passed": low <= acc <= 101.5,
+        }
+        for (name, gpm, low), acc in zip(
+            (("low", 0.25, 90.0), ("intermediate", 2.0, 98.5), ("high", 15.0, 98.5)), accuracies, strict=True
+        )
+    ]
+    passed = all(p["passed"] for p in points)
+    return {
+        "form": "meter_test",
+        "meter_id": "7",
+        "meter_size": "5/8",
+        "points": points,
+        "passed": passed,
+        "billing_accuracy_pct": (accuracies[1] + accuracies[2]) / 2,
+        "recommendation": recommendation or ("keep" if passed else "replace"),
+    }
+
+
 def test_failed_test_raises_a_change_out():
-    failed = field.CompletedTestFacts(
-        70, 7, 3, 5, at(TUE), {"fields": {"passed": False, "billing_accuracy_pct": 96.1}}
-    )
+    """A failed test (or a 'replace' advice) raises a change-out naming the failed points; a pass does not."""
+    failed = field.CompletedTestFacts(70, 7, 3, 5, at(TUE), {"fields": _test_fields([95.0, 96.0, 96.2])})
     d = field.change_out_rule(failed, POLICY)
-    assert d.order.order_type is OrderType.METER_EXCHANGE and "96.1%" in d.reason
+    assert d.order.order_type is OrderType.METER_EXCHANGE and "billing accuracy 96.1%" in d.reason
+    assert "intermediate 96% (accepted 98.5-101.5%)" in d.reason
     replace = field.CompletedTestFacts(
-        71, 7, 3, 5, at(TUE), {"fields": {"passed": True, "recommendation": "replace"}}
+        71, 7, 3, 5, at(TUE), {"fields": _test_fields([99.0, 100.0, 100.0], recommendation="replace")}
     )
     assert field.change_out_rule(replace, POLICY) is not None
-    passed = field.CompletedTestFacts(
-        72, 7, 3, 5, at(TUE), {"fields": {"passed": True, "recommendation": "keep"}}
-    )
+    passed = field.CompletedTestFacts(72, 7, 3, 5, at(TUE), {"fields": _test_fields([99.0, 100.0, 100.0])})
     assert field.change_out_rule(passed, POLICY) is None
+    assert field.change_out_rule(field.CompletedTestFacts(73, 7, 3, 5, at(TUE), {}), POLICY) is None
+
+
+def test_a_test_result_that_does_not_fit_its_form_is_held_for_review():
+    """A stored meter-test result missing a flow point's volume is a hold naming the field, not a guess."""
+    fields = _test_fields([95.0, 96.0, 96.2])
+    del fields["points"][1]["meter_volume"]
+    d = field.change_out_rule(field.CompletedTestFacts(74, 7, 3, 5, at(TUE), {"fields": fields}), POLICY)
+    assert d.outcome is Outcome.HOLD and "points[1].meter_volume: missing" in d.reason
 
 
 def test_rule_names_are_the_cli_names():

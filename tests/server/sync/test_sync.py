@@ -206,7 +206,7 @@ def test_follower_ingests_results_and_events_once(admin, couch, db_session, tech
             },
         )
         reading = {"meter_id": str(dispatched.meter_id), "value": 1450.0, "read_at": "2026-12-02T16:55:00Z"}
-        body = _result(dispatched, tech, readings=[reading], fields={"register_photo": True})
+        body = _result(dispatched, tech, readings=[reading], fields={"form": "reread"})
         assert t.put(f"/{body['_id']}", json=body).status_code == 201
     out = service.follow(db_session=db_session, admin=admin, techs=[tech])
     assert (out.results, out.events) == (1, 1)
