@@ -95,7 +95,7 @@ def demo(empty_database_url: str, tmp_path: Path) -> Iterator[DemoServer]:
             except httpx.HTTPError:
                 return False
 
-        wait_for(healthy, 60, "the server", lambda: (tmp_path / "server.log").read_text()[-2000:])
+        wait_for(healthy, 180, "the server", lambda: (tmp_path / "server.log").read_text()[-2000:])
         yield DemoServer(base, env, var / "demo" / "station-token.txt", done.stdout, engine)
     finally:
         proc.terminate()
