@@ -11,6 +11,7 @@ Environment:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import math
 import os
@@ -285,8 +286,51 @@ def utility_problem(n_orders: int = 1000, n_techs: int = 40, seed: int = 7) -> P
     return Problem(technicians=techs, stops=tuple(stops))
 
 
+# What the server's default policy makes each priority worth, in travel seconds (server/orders/policy.toml,
+# [dispatch.value]); appointments are worth at least APPOINTMENT_VALUE; overtime is paid at least 30 minutes.
+UTILITY_VALUES = {0: 1_000_000, 1: 200_000, 2: 20_000, 3: 10_000, 4: 3_000, 5: 3_000}
+APPOINTMENT_VALUE = 200_000
+LOW_PRIORITY = 3  # investigations, rereads and meter tests: not worth overtime
+
+
+def valued(problem: Problem) -> Problem:
+    """The same day priced as the server prices it: each order's value, a 30-minute overtime minimum."""
+    stops = tuple(
+        dataclasses.replace(s, value=max(UTILITY_VALUES[s.priority], APPOINTMENT_VALUE if s.windows else 0))
+        for s in problem.stops
+    )
+    techs = tuple(dataclasses.replace(t, overtime_min_s=1800) for t in problem.technicians)
+    return dataclasses.replace(problem, stops=stops, technicians=techs)
+
+
+def overtime_audit(problem: Problem, plan: Plan) -> tuple[int, int, int]:
+    """(overtime s in all, overtime s on routes whose work is all low priority without appointments,
+    overtime routes where a colleague with an hour free has the skills for one of its stops)."""
+    stops = {s.id: s for s in problem.stops}
+    free = {
+        r.technician_id: (
+            problem.technician(r.technician_id).shift.end_s
+            - problem.technician(r.technician_id).shift.start_s
+        )
+        - (r.end_s - r.start_s if r.visits else 0)
+        for r in plan.routes
+    }
+    total = low = while_free = 0
+    for r in plan.routes:
+        if r.overtime_s <= 0:
+            continue
+        total += r.overtime_s
+        work = [stops[v.stop_id] for v in r.visits]
+        if all(s.priority >= LOW_PRIORITY and not s.windows for s in work):
+            low += r.overtime_s
+        colleagues = [t for t in problem.technicians if t.id != r.technician_id and free[t.id] >= 3600]
+        if any(s.required_skills <= t.skills for s in work for t in colleagues):
+            while_free += 1
+    return total, low, while_free
+
+
 def utility(seconds: float, workers: int) -> str:
-    """Plan a 1,000-order day in 60 s, then insert an emergency at 10:30."""
+    """Plan a 1,000-order day in 60 s, then insert an emergency at 10:30; plan it again priced by value."""
     problem = utility_problem()
     t0 = time.monotonic()
     matrix = travel_matrix(problem)
@@ -341,6 +385,24 @@ def utility(seconds: float, workers: int) -> str:
     reasons: dict[str, int] = {}
     for u in plan.unassigned:
         reasons[u.reason.value] = reasons.get(u.reason.value, 0) + 1
+    overtime, low, while_free = overtime_audit(problem, plan)
+    priced = valued(problem)
+    t2 = time.monotonic()
+    by_value = solve(
+        priced,
+        SolveParams(time_limit_s=max(1.0, seconds - (time.monotonic() - t2)), workers=workers),
+        matrix=matrix,
+    )
+    value_s = time.monotonic() - t2
+    v_ok, v_problems = verify_plan(priced, by_value)
+    v_overtime, v_low, v_while_free = overtime_audit(priced, by_value)
+    v_reasons: dict[str, int] = {}
+    for u in by_value.unassigned:
+        v_reasons[u.reason.value] = v_reasons.get(u.reason.value, 0) + 1
+    left_priority: dict[int, int] = {}
+    for u in by_value.unassigned:
+        p = next(s.priority for s in priced.stops if s.id == u.stop_id)
+        left_priority[p] = left_priority.get(p, 0) + 1
     return (
         "### Utility day (1,000 orders, 40 technicians, haversine travel)\n\n"
         "Synthetic city of 20 x 20 km, two yards, four skill profiles, a 30-minute lunch between 11:00 and 13:00, "
@@ -358,6 +420,20 @@ def utility(seconds: float, workers: int) -> str:
         f"| capacity check: service hours offered / technician hours (shift + overtime) | "
         f"{sum(s.service_s for s in problem.stops) / 3600:.0f} h / "
         f"{sum(t.shift.end_s - t.shift.start_s + t.max_overtime_s for t in problem.technicians) / 3600:.0f} h, before travel |\n"
+        f"| overtime in all / on routes of only low-priority work / routes in overtime while a skilled colleague had 1 h free | "
+        f"{overtime / 3600:.1f} h / {low / 3600:.1f} h / {while_free} |\n\n"
+        "The same day priced as the server prices it (each order's value by priority, appointments worth "
+        "at least a restore, investigations, rereads and meter tests worth less than the 30-minute overtime "
+        "minimum at 3 travel-seconds a second):\n\n"
+        "| measure | value |\n|---|---|\n"
+        f"| plan time (budget {seconds:g} s, {workers} processes; matrix reused) | {value_s:.1f} s |\n"
+        f"| orders assigned | {sum(len(r.visits) for r in by_value.routes)} of {len(priced.stops)} |\n"
+        f"| left out by priority (0 most urgent) | {', '.join(f'{k}: {v}' for k, v in sorted(left_priority.items())) or 'none'} |\n"
+        f"| unassigned by reason | {', '.join(f'{k}: {v}' for k, v in sorted(v_reasons.items())) or 'none'} |\n"
+        f"| plan verified (skills, windows, breaks, shift) | {'yes' if v_ok else 'NO: ' + '; '.join(v_problems[:3])} |\n"
+        f"| total travel | {by_value.travel_s / 3600:.1f} h |\n"
+        f"| overtime in all / on routes of only low-priority work (must be 0) / routes in overtime while a skilled colleague had 1 h free | "
+        f"{v_overtime / 3600:.1f} h / {v_low / 3600:.1f} h / {v_while_free} |\n"
     )
 
 

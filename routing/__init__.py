@@ -1,8 +1,10 @@
 """Curbstop routing: plain data in, a plan out (``solve(problem, params) -> Plan``)."""
 
 from routing.model import (
+    Bottleneck,
     Break,
     BreakSlot,
+    IdleCapacity,
     Location,
     Plan,
     Problem,
@@ -20,11 +22,13 @@ from routing.solver import solve, travel_matrix
 from routing.travel import EuclideanTravel, HaversineTravel, OsrmError, OsrmTravel, TravelTimeSource
 
 __all__ = [
+    "Bottleneck",
     "Break",
     "BreakSlot",
     "EmergencyInsertion",
     "EuclideanTravel",
     "HaversineTravel",
+    "IdleCapacity",
     "Location",
     "OsrmError",
     "OsrmTravel",

@@ -5,10 +5,12 @@ with lunch breaks, skills and windows together that is far too slow for a utilit
 40 technicians: a handful of stops placed in a minute). This module inserts stops greedily in plain
 Python with its own schedule simulation, which is exact enough to be a feasible witness:
 
-* stops go in by urgency (priority 0 first), then by how few technicians may do them, then by how
-  tight their window is, so when the day is full it is the least urgent work that is left out;
+* stops go in by value (``values``, else by urgency: priority 0 first), then by how few technicians
+  may do them, then by how tight their window is, so when the day is full it is the least valuable
+  work that is left out;
 * each stop is tried only on the technicians whose routes (or starts) are nearest to it, at every
-  position, and goes where it adds the least travel while the whole route stays feasible;
+  position, and goes where it adds the least cost (travel plus overtime at the technician's price)
+  while the whole route stays feasible; with ``values``, only if that cost is below its value;
 * a route is feasible when its load fits the vehicle, every stop starts inside one of its windows (waiting allowed), the break
   starts inside its window (taken at the latest moment the next leg would otherwise pass it), the
   route ends by the shift end plus the allowed overtime, and its span stays within ``max_work_s``;
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 
 from routing.diagnose import skilled_technicians
 from routing.model import BreakSlot, Problem, Route, Stop, Technician, Visit
+from routing.objective import overtime_cost
 
 NEIGHBOUR_TECHS = 8  # technicians tried per stop: the nearest routes
 
@@ -112,8 +115,14 @@ def simulate(
     return Schedule(tuple(legs), tuple(taken), tech.shift.start_s, end)
 
 
-def construct(problem: Problem, matrix: Sequence[Sequence[int]]) -> dict[str, list[str]]:
-    """Greedy insertion: technician id -> stop ids in visiting order (unplaced stops are left out)."""
+def construct(
+    problem: Problem, matrix: Sequence[Sequence[int]], values: Sequence[int] | None = None
+) -> dict[str, list[str]]:
+    """Greedy insertion: technician id -> stop ids in visiting order (unplaced stops are left out).
+
+    ``values`` (one per stop, see ``routing.objective.stop_values``) orders the work and leaves out a
+    stop whose cheapest position costs more than it is worth; without it every feasible stop goes in.
+    """
     stops = problem.stops
     techs = problem.technicians
     n = len(stops)
@@ -134,10 +143,20 @@ def construct(problem: Problem, matrix: Sequence[Sequence[int]]) -> dict[str, li
         ids, _reason = skilled_technicians(problem, stop)
         allowed.append(ids)
 
-    def tightness(i: int) -> tuple[int, int, int, str]:
+    def tightness(i: int) -> tuple[int, int, int, int, str]:
         s = stops[i]
         span = sum(w.end_s - w.start_s for w in s.windows) if s.windows else 10**9
-        return (s.priority, len(allowed[i]), span, s.id)
+        worth = -values[i] if values is not None else 0
+        return (worth, s.priority, len(allowed[i]), span, s.id)
+
+    def overtime(v: int, end_s: int) -> int:
+        return overtime_cost(techs[v], end_s)
+
+    ends = [t.shift.start_s for t in techs]  # each route's end (shift start while empty)
+    for v in range(len(techs)):
+        if routes[v]:
+            sched = simulate(techs[v], v, routes[v], stops, matrix, strict=False)
+            ends[v] = sched.end_s if sched is not None else ends[v]
 
     order = sorted((i for i in range(n) if i not in locked_on and allowed[i]), key=tightness)
     full: set[int] = set()  # technicians that have already refused a stop (checked last)
@@ -146,7 +165,7 @@ def construct(problem: Problem, matrix: Sequence[Sequence[int]]) -> dict[str, li
         # The nearest routes first; only when none of them can take the stop, every other allowed one
         # (so work is not dropped while a technician elsewhere still has room).
         rest = [v for v in allowed[i] if v not in nearest]
-        best: tuple[int, int, int] | None = None  # (added travel, v, position)
+        best: tuple[int, int, int, int] | None = None  # (added cost, v, position, new end)
         for group in (nearest, rest):
             for v in group:
                 route = routes[v]
@@ -158,16 +177,22 @@ def construct(problem: Problem, matrix: Sequence[Sequence[int]]) -> dict[str, li
                     added = matrix[a][i] + matrix[i][b] - matrix[a][b]
                     if best is not None and added >= best[0]:
                         continue
-                    if simulate(techs[v], v, [*route[:p], i, *route[p:]], stops, matrix) is not None:
-                        best = (added, v, p)
+                    sched = simulate(techs[v], v, [*route[:p], i, *route[p:]], stops, matrix)
+                    if sched is not None:
                         fits = True
+                        cost = added + overtime(v, sched.end_s) - overtime(v, ends[v])
+                        if best is None or cost < best[0]:
+                            best = (cost, v, p, sched.end_s)
                 if not fits and best is None and group is nearest:
                     full.add(v)
-            if best is not None:
+            # The nearest routes suffice unless their best place costs overtime: then try the rest,
+            # where a colleague may have the time.
+            if best is not None and overtime(best[1], best[3]) == overtime(best[1], ends[best[1]]):
                 break
-        if best is not None:
-            _, v, p = best
+        if best is not None and (values is None or best[0] < values[i]):
+            _, v, p, end_s = best
             routes[v].insert(p, i)
+            ends[v] = end_s
     return {techs[v].id: [stops[i].id for i in route] for v, route in enumerate(routes)}
 
 

@@ -84,7 +84,9 @@ class Technician:
         Where the day starts and ends; ``end`` defaults to ``start``.
     shift
         Nominal shift: the route may not start before ``shift.start_s``; it should end by
-        ``shift.end_s`` and may run up to ``max_overtime_s`` past it at ``overtime_cost_per_s``.
+        ``shift.end_s`` and may run up to ``max_overtime_s`` past it at ``overtime_cost_per_s``
+        (in travel seconds per second); overtime, once started, is paid for at least
+        ``overtime_min_s`` (a minimum call: work worth less than that never opens overtime).
     skills
         What the technician is qualified for; a stop needs all of its ``required_skills``.
     breaks
@@ -105,6 +107,7 @@ class Technician:
     max_overtime_s: int = 0
     overtime_cost_per_s: int = 2
     capacity: int | None = None
+    overtime_min_s: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
@@ -114,6 +117,7 @@ class Technician:
             raise ValueError(f"{where}: skills must be a frozenset of strings")
         _check_int(f"{where}: max_overtime_s", self.max_overtime_s, minimum=0)
         _check_int(f"{where}: overtime_cost_per_s", self.overtime_cost_per_s, minimum=0)
+        _check_int(f"{where}: overtime_min_s", self.overtime_min_s, minimum=0)
         if self.max_work_s is not None:
             _check_int(f"{where}: max_work_s", self.max_work_s, minimum=1)
         if self.capacity is not None:
@@ -148,6 +152,11 @@ class Stop:
         When set, only this technician may do the stop.
     demand
         Load taken up in the vehicle (0 for field-service work).
+    value
+        What doing the stop in this plan is worth, in travel seconds: the cost of leaving it out.
+        ``None`` takes it from the priority (``SolveParams.drop_penalty_s`` and ``priority_factor``).
+        A stop is placed only where it costs less than it is worth (travel, overtime at its price,
+        balance), so a value below the price of its own service time in overtime never buys overtime.
     """
 
     id: str
@@ -158,6 +167,7 @@ class Stop:
     priority: int = 3
     pinned_technician: str | None = None
     demand: int = 0
+    value: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
@@ -166,6 +176,8 @@ class Stop:
         _check_int(f"{where}: service_s", self.service_s, minimum=0)
         _check_int(f"{where}: priority", self.priority, minimum=0)
         _check_int(f"{where}: demand", self.demand, minimum=0)
+        if self.value is not None:
+            _check_int(f"{where}: value", self.value, minimum=1)
         if self.priority > MAX_PRIORITY:
             raise ValueError(f"{where}: priority must be <= {MAX_PRIORITY}, got {self.priority}")
         if not isinstance(self.required_skills, frozenset):
@@ -272,6 +284,10 @@ class SolveParams:
         of ruin and recreate).
     metaheuristic
         OR-Tools local-search metaheuristic; ``GREEDY_DESCENT`` stops at the first local optimum.
+    balance_cost_per_s
+        Workload balance (0 = off): each second a route runs past its even share of the day's work
+        (the day's load spread over every technician's shift) costs this many travel seconds, so a
+        day that is not full is spread over the crew instead of packed onto the nearest few.
     """
 
     time_limit_s: float
@@ -283,6 +299,7 @@ class SolveParams:
     priority_factor: int = 10
     first_solution: str | None = None
     metaheuristic: str = "GUIDED_LOCAL_SEARCH"
+    balance_cost_per_s: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.time_limit_s, int | float) or not self.time_limit_s > 0:
@@ -293,6 +310,7 @@ class SolveParams:
             _check_int("SolveParams.iteration_limit", self.iteration_limit, minimum=0)
         _check_int("SolveParams.drop_penalty_s", self.drop_penalty_s, minimum=1)
         _check_int("SolveParams.priority_factor", self.priority_factor, minimum=1)
+        _check_int("SolveParams.balance_cost_per_s", self.balance_cost_per_s, minimum=0)
         if self.solution_limit is not None:
             _check_int("SolveParams.solution_limit", self.solution_limit, minimum=1)
         if self.metaheuristic not in METAHEURISTICS:
@@ -320,7 +338,10 @@ class UnassignedReason(StrEnum):
     NO_SKILLED_TECHNICIAN = "no_skilled_technician"  # nobody (allowed) has every required skill
     WINDOW_UNREACHABLE = "window_unreachable"  # no skilled technician can reach any window within the shift
     OVER_CAPACITY = "over_capacity"  # demand exceeds every skilled technician's capacity
-    DAY_FULL = "day_full"  # feasible alone, but left out for higher-priority or cheaper work
+    SKILL_SHORT = "skill_short"  # every technician with the skill is full while others have time
+    NOT_WORTH_OVERTIME = "not_worth_overtime"  # fits only in overtime, which costs more than it is worth
+    NOT_WORTH_TRAVEL = "not_worth_travel"  # fits in a shift, but the drive costs more than it is worth
+    DAY_FULL = "day_full"  # every allowed technician is full, overtime included
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,10 +379,43 @@ class Route:
 
 @dataclass(frozen=True, slots=True)
 class Unassigned:
-    """A stop left out of the plan and why."""
+    """A stop left out of the plan and why, as found by trying to put it back.
+
+    ``detail`` says it in words (technician ids; ``routing.diagnose.describe`` words it with other
+    names); ``technician_ids`` are the technicians allowed to do it, ``skills`` what it needs,
+    ``short_s`` by how much it failed (a window missed by, the overtime it would need, the detour it
+    would cost) and ``crew_size`` how many technicians the plan had.
+    """
 
     stop_id: str
     reason: UnassignedReason
+    detail: str = ""
+    technician_ids: tuple[str, ...] = ()
+    skills: tuple[str, ...] = ()
+    short_s: int = 0
+    crew_size: int = 0
+    window: tuple[int, int] | None = None  # the stop's windows' first start and last end
+
+
+@dataclass(frozen=True, slots=True)
+class Bottleneck:
+    """What left work out: a skill too few have (``kind="skill"``) or the crew's hours (``"hours"``)."""
+
+    kind: str
+    skills: tuple[str, ...]
+    technician_ids: tuple[str, ...]  # who has the skill (all of them are full)
+    stops: int  # stops left out for it
+    work_s: int  # their service time
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IdleCapacity:
+    """A technician with time left in the shift, and the skills they could use it for."""
+
+    technician_id: str
+    free_s: int
+    skills: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,6 +427,8 @@ class Plan:
     objective: int
     travel_s: int
     status: str
+    bottlenecks: tuple[Bottleneck, ...] = ()
+    idle: tuple[IdleCapacity, ...] = ()
 
     def route_of(self, tech_id: str) -> Route:
         """The route of this technician."""

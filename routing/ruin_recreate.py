@@ -6,15 +6,20 @@ several per cent above the best plans known. This module runs slack induction by
 
 * **ruin**: pick a random stop, walk its nearest neighbours, and from the routes they are on cut a
   string of consecutive stops (or a string with a kept gap in the middle), a few routes at a time;
-* **recreate**: put every unplaced stop back where it adds the least travel, in an order drawn by
-  chance (random, largest demand, farthest, closest, tightest window), urgent priorities first, each
-  position skipped with a small probability ("blinks") so equal choices do not always win;
-* **accept** by simulated annealing on travel plus the drop penalty of every unplaced stop, the
-  temperature falling geometrically from a few average arcs to a small fraction of one.
+* **recreate**: put every unplaced stop back where it adds the least cost (travel, plus overtime at
+  the technician's price and the balance term as the route's end moves), in an order drawn by chance
+  (random, largest demand, farthest, closest, tightest window), most valuable first, each position
+  skipped with a small probability ("blinks") so equal choices do not always win; a stop whose
+  cheapest position costs more than its value stays out;
+* **accept** by simulated annealing on the objective of ``routing/objective.py`` (travel, overtime,
+  balance, and the value of every unplaced stop), the temperature falling geometrically from a few
+  average arcs to a small fraction of one.
 
 Feasibility of an insertion is checked in constant time from each route's earliest and latest
-service starts (forward and backward passes, several windows per stop allowed), so the search makes
-hundreds of thousands of moves in seconds; the hot loops are compiled with numba.
+service starts (forward and backward passes, several windows per stop allowed), and its effect on the
+route's end (so on overtime) from the waiting time after the insertion point: a delay d at an element
+moves the end by max(0, d - the waiting after it). The search makes hundreds of thousands of moves in
+seconds; the hot loops are compiled with numba.
 
 Breaks are elements of the route like stops, never removed by a ruin: a break is taken where the
 technician is, after the stop before it and before driving on (as ``construct.simulate`` times it), so
@@ -22,10 +27,10 @@ it has no travel of its own, a start window and a duration; inserting a stop jus
 moves the break to that stop. Stops move across breaks, which is how a lunch finds its place.
 
 What it models: travel, service, every window of a stop, breaks, capacity, the shift start and the
-latest end (shift end plus overtime, capped by ``max_work_s``), allowed technicians (skills, pins) and
-drop penalties by priority. What it does not: locked sequences and the price of overtime; the solver
-calls it only for problems without locks (``supports``) and always hands its result to OR-Tools, which
-checks every constraint again, places the breaks in its own model and polishes the plan.
+latest end (shift end plus overtime, capped by ``max_work_s``), the price of overtime, the balance
+term, allowed technicians (skills, pins) and each stop's value. What it does not: locked sequences;
+the solver calls it only for problems without locks (``supports``) and always hands its result to
+OR-Tools, which checks every constraint again, places the breaks in its own model and polishes the plan.
 """
 
 from __future__ import annotations
@@ -92,6 +97,8 @@ def improve(
     time_limit_s: float,
     seed: int,
     iteration_limit: int | None = None,
+    targets: Sequence[int] | None = None,
+    balance_cost_per_s: int = 0,
 ) -> dict[str, list[str]]:
     """Improve ``routes`` (technician id -> stop ids) by ruin and recreate; return the best plan found.
 
@@ -104,7 +111,7 @@ def improve(
     routes
         A feasible starting plan; stops left out of it are tried again in every recreate.
     penalties
-        Drop penalty per priority level, in travel seconds.
+        Drop penalty per priority level, in travel seconds, for stops without their own ``value``.
     time_limit_s
         Wall-clock budget.
     seed
@@ -112,6 +119,9 @@ def improve(
     iteration_limit
         Stop after this many iterations even if time is left; the temperature then falls by
         iteration, not by the clock, so the same inputs and seed give the same plan.
+    targets, balance_cost_per_s
+        The balance term: each second a route ends past ``targets[v]`` costs ``balance_cost_per_s``
+        (see ``routing.objective.balance_targets``); off when either is missing.
 
     Returns
     -------
@@ -121,7 +131,7 @@ def improve(
     started = time.monotonic()
     if not supports(problem):
         raise ValueError("ruin and recreate does not model locked sequences")
-    data = _Arrays(problem, matrix, penalties)
+    data = _Arrays(problem, matrix, penalties, targets, balance_cost_per_s)
     current = _load(problem, matrix, data, routes) if data.n else None
     if current is None:  # nothing to place, or the plan does not time out under this model
         return {t.id: list(routes.get(t.id, ())) for t in problem.technicians}
@@ -160,7 +170,14 @@ def improve(
 class _Arrays:
     """The problem as numpy arrays for the compiled loops (``pack`` gives the tuple they take)."""
 
-    def __init__(self, problem: Problem, matrix: Sequence[Sequence[int]], penalties: Mapping[int, int]):
+    def __init__(
+        self,
+        problem: Problem,
+        matrix: Sequence[Sequence[int]],
+        penalties: Mapping[int, int],
+        targets: Sequence[int] | None = None,
+        balance_cost_per_s: int = 0,
+    ):
         stops, techs = problem.stops, problem.technicians
         n, n_techs = len(stops), len(techs)
         self.n, self.v = n, n_techs
@@ -205,10 +222,20 @@ class _Arrays:
             for v in skilled_technicians(problem, s)[0]:
                 self.allowed[i, v] = True
         self.eligible = np.asarray(self.allowed.any(axis=1), dtype=np.bool_)
-        # Rank 0 is the most urgent level present: recreate inserts by rank first.
-        levels = sorted({s.priority for s in stops})
-        self.rank = np.array([levels.index(s.priority) for s in stops], dtype=np.int64)
-        self.penalty = np.array([penalties[s.priority] for s in stops], dtype=np.int64)
+        # Rank 0 is the most valuable level present: recreate inserts by rank first.
+        values = [s.value if s.value is not None else penalties[s.priority] for s in stops]
+        levels = sorted(set(values), reverse=True)
+        rank_of = {value: r for r, value in enumerate(levels)}
+        self.rank = np.array([rank_of[value] for value in values], dtype=np.int64)
+        self.penalty = np.array(values, dtype=np.int64)
+        self.shift_end = np.array([t.shift.end_s for t in techs], dtype=np.int64)
+        self.overtime_cost = np.array([t.overtime_cost_per_s for t in techs], dtype=np.int64)
+        self.overtime_min = np.array([t.overtime_min_s for t in techs], dtype=np.int64)
+        balance = targets is not None and balance_cost_per_s > 0
+        self.target = np.array(
+            list(targets) if targets is not None and balance else self.latest_end, dtype=np.int64
+        )
+        self.balance = np.array([balance_cost_per_s if balance else 0], dtype=np.int64)
         # The far/close orders measure from the first technician's start.
         self.from_depot = self.dist[n, :n].astype(np.float64)
         self.last_window_end = self.win_end[np.arange(n), self.n_win[:n] - 1].astype(np.float64)
@@ -234,12 +261,18 @@ class _Arrays:
             self.from_depot,
             self.last_window_end,
             self.neighbours,
+            self.shift_end,
+            self.overtime_cost,
+            self.target,
+            self.balance,
+            self.overtime_min,
         )
 
 
 class _State:
     """One solution as arrays: routes by row (stops and breaks), where each element is, its earliest and
-    latest start, each route's load and travel, and each stop's route."""
+    latest start, each route's load, travel and earliest end, the waiting after each element, and each
+    stop's route."""
 
     def __init__(self, n: int, n_techs: int, n_breaks: int = 0):
         width = max(1, n + n_breaks)
@@ -251,13 +284,27 @@ class _State:
         self.travel = np.zeros(n_techs, dtype=np.int64)
         self.where = np.full(n, -1, dtype=np.int64)  # technician row of each stop, -1 unplaced
         self.locs = np.zeros((n_techs, width), dtype=np.int64)  # matrix node where each element happens
+        self.fin = np.zeros(n_techs, dtype=np.int64)  # earliest arrival at the end (shift start if empty)
+        # Waiting (earliest start - earliest arrival) at element k and after it; a column more for "none".
+        self.wait_after = np.zeros((n_techs, width + 1), dtype=np.int64)
 
     def pack(self) -> Pack:
-        return (self.routes, self.lens, self.est, self.lat, self.load, self.travel, self.where, self.locs)
+        return (
+            self.routes,
+            self.lens,
+            self.est,
+            self.lat,
+            self.load,
+            self.travel,
+            self.where,
+            self.locs,
+            self.fin,
+            self.wait_after,
+        )
 
     def copy(self) -> _State:
         other = _State(0, 0)
-        for name in ("routes", "lens", "est", "lat", "load", "travel", "where", "locs"):
+        for name in ("routes", "lens", "est", "lat", "load", "travel", "where", "locs", "fin", "wait_after"):
             setattr(other, name, getattr(self, name).copy())
         return other
 
@@ -331,7 +378,7 @@ def _time_route(P: Pack, S: Pack, v: int) -> bool:
     """Recompute row ``v``'s element places and starts, load and travel; False if it is infeasible."""
     dist, service, demand, ws, we, nw, shift_start, latest_end, capacity = P[:9]
     routes, lens, est, lat, load, travel = S[:6]
-    locs = S[7]
+    locs, fin, wait_after = S[7], S[8], S[9]
     n = demand.shape[0]
     n_nodes = dist.shape[0]  # elements numbered from here on are breaks
     length = lens[v]
@@ -344,17 +391,19 @@ def _time_route(P: Pack, S: Pack, v: int) -> bool:
         e = routes[v, k]
         if e >= n_nodes:  # a break: taken where the technician is, no travel
             locs[v, k] = here
-            s = _first_start(ws, we, nw, e, t)
+            arrival = t
         else:
             locs[v, k] = e
-            s = _first_start(ws, we, nw, e, t + dist[here, e])
+            arrival = t + dist[here, e]
             total += dist[here, e]
             weight += demand[e]
             visits += 1
             here = e
+        s = _first_start(ws, we, nw, e, arrival)
         if s == NONE:
             return False
         est[v, k] = s
+        wait_after[v, k] = s - arrival
         t = s + service[e]
     end = n + 2 * v + 1
     if visits > 0:
@@ -374,14 +423,18 @@ def _time_route(P: Pack, S: Pack, v: int) -> bool:
         nxt = locs[v, k]
     load[v] = weight
     travel[v] = total
+    fin[v] = t + dist[here, end] if visits > 0 else shift_start[v]
+    wait_after[v, length] = 0
+    for k in range(length - 1, -1, -1):
+        wait_after[v, k] += wait_after[v, k + 1]
     return True
 
 
 @njit(cache=True)
 def _copy_rows(src: Pack, dst: Pack, touched: np.ndarray) -> None:
     """Make the ``touched`` rows of ``dst`` equal to those of ``src`` (stop locations included)."""
-    s_routes, s_lens, s_est, s_lat, s_load, s_travel, _, s_locs = src
-    d_routes, d_lens, d_est, d_lat, d_load, d_travel, d_where, d_locs = dst
+    s_routes, s_lens, s_est, s_lat, s_load, s_travel, _, s_locs, s_fin, s_wait = src
+    d_routes, d_lens, d_est, d_lat, d_load, d_travel, d_where, d_locs, d_fin, d_wait = dst
     n = d_where.shape[0]
     for v in range(touched.shape[0]):
         if touched[v]:
@@ -395,6 +448,8 @@ def _copy_rows(src: Pack, dst: Pack, touched: np.ndarray) -> None:
             d_est[v, :length] = s_est[v, :length]
             d_lat[v, :length] = s_lat[v, :length]
             d_locs[v, :length] = s_locs[v, :length]
+            d_wait[v, : length + 1] = s_wait[v, : length + 1]
+            d_fin[v] = s_fin[v]
             d_lens[v] = length
             d_load[v] = s_load[v]
             d_travel[v] = s_travel[v]
@@ -404,11 +459,23 @@ def _copy_rows(src: Pack, dst: Pack, touched: np.ndarray) -> None:
 
 
 @njit(cache=True)
+def _time_cost(P: Pack, v: int, end: int) -> int:
+    """The price of route ``v`` ending at ``end``: overtime (at least its minimum once started), and the
+    balance term past its target."""
+    shift_end, overtime_cost, target, balance, overtime_min = P[16], P[17], P[18], P[19], P[20]
+    overtime = end - shift_end[v]
+    price = overtime_cost[v] * max(overtime, overtime_min[v]) if overtime > 0 else 0
+    return int(price + balance[0] * max(0, end - target[v]))
+
+
+@njit(cache=True)
 def _cost(P: Pack, S: Pack) -> int:
-    """Travel plus the drop penalty of every unplaced stop that some technician may do."""
+    """Travel, overtime and balance, plus the value of every unplaced stop that some technician may do."""
     eligible, penalty = P[10], P[12]
-    travel, where = S[5], S[6]
+    travel, where, fin = S[5], S[6], S[8]
     total = travel.sum()
+    for v in range(fin.shape[0]):
+        total += _time_cost(P, v, fin[v])
     for u in range(where.shape[0]):
         if where[u] < 0 and eligible[u]:
             total += penalty[u]
@@ -475,15 +542,17 @@ def _ruin(P: Pack, W: Pack, touched: np.ndarray) -> None:
 
 
 @njit(cache=True)
-def _best_insertion(P: Pack, W: Pack, u: int) -> tuple[int, int]:
-    """Cheapest feasible (technician row, position) for stop ``u``, skipping blinked positions.
+def _best_insertion(P: Pack, W: Pack, u: int) -> tuple[int, int, int]:
+    """Cheapest feasible (technician row, position, added cost) for stop ``u``, skipping blinked positions.
 
     Inserted just before a break, ``u`` takes the break with it: the break then happens at ``u`` and
     the travel to the next stop starts from ``u``, so the check walks through the breaks that follow.
+    The added cost is the added travel plus the change in overtime and balance cost: the delay at the
+    next element, less the waiting after it, is how much later the route ends.
     """
     dist, service, demand, ws, we, nw, shift_start, latest_end, capacity, allowed = P[:10]
     routes, lens, est, lat, load = W[:5]
-    locs = W[7]
+    locs, fin, wait_after = W[7], W[8], W[9]
     n = demand.shape[0]
     n_nodes = dist.shape[0]
     last_end = we[u, nw[u] - 1]
@@ -519,17 +588,25 @@ def _best_insertion(P: Pack, W: Pack, u: int) -> tuple[int, int]:
                             break
                         t = s + service[routes[v, b]]
                     if s != NONE and t + dist[u, nxt] <= nxt_latest:
-                        best, best_v, best_k = delta, v, k
+                        arrive = t + dist[u, nxt]
+                        if j < length:
+                            push = _first_start(ws, we, nw, nxt, arrive) - est[v, j] - wait_after[v, j + 1]
+                        else:
+                            push = arrive - fin[v]
+                        end = fin[v] + max(0, push)
+                        added = delta + _time_cost(P, v, end) - _time_cost(P, v, fin[v])
+                        if added < best:
+                            best, best_v, best_k = added, v, k
             if k < length:
                 departure = est[v, k] + service[routes[v, k]]
                 here = locs[v, k]
-    return best_v, best_k
+    return best_v, best_k, int(best)
 
 
 @njit(cache=True)
 def _recreate(P: Pack, W: Pack, touched: np.ndarray) -> None:
-    """Insert every unplaced stop where it adds least travel, in a randomly chosen order."""
-    demand, eligible, rank, from_depot, last_window_end = P[2], P[10], P[11], P[13], P[14]
+    """Insert every unplaced stop where it adds least cost (if less than its value), in a random order."""
+    demand, eligible, rank, penalty, from_depot, last_window_end = P[2], P[10], P[11], P[12], P[13], P[14]
     routes, lens, where = W[0], W[1], W[6]
     todo = np.nonzero((where < 0) & eligible)[0]
     count = todo.shape[0]
@@ -553,8 +630,8 @@ def _recreate(P: Pack, W: Pack, touched: np.ndarray) -> None:
         key[j] = rank[u] * 1e12 + second
     for j in np.argsort(key):
         u = todo[j]
-        v, k = _best_insertion(P, W, u)
-        if v < 0:
+        v, k, added = _best_insertion(P, W, u)
+        if v < 0 or added >= penalty[u]:
             continue
         length = lens[v]
         for m in range(length, k, -1):

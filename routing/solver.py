@@ -8,8 +8,13 @@ Model
   each route by the shift plus allowed overtime (soft upper bound at the shift end, priced per
   second), and by ``max_work_s`` on the route span. Breaks are fixed-duration intervals.
 * Skills, pinned technicians and capacity become each stop's allowed vehicles.
-* Every stop is optional through a disjunction whose penalty grows by ``priority_factor`` per
-  priority level, so the least urgent work is dropped first; locked stops cost far more.
+* Every stop is optional through a disjunction whose penalty is its value (``Stop.value``, else
+  growing by ``priority_factor`` per priority level), so the least valuable work is dropped first and
+  work is done only where it costs less than it is worth; locked stops cost far more.
+* The objective (routing/objective.py): travel, overtime at each technician's price (a soft upper
+  bound at the shift end), the value of work left out, and optionally balance (a soft upper bound on
+  each route's span at its even share of the day). The workers' plans and the construction are
+  compared with ``plan_cost``; the unassigned stops are then explained by trying (routing/diagnose.py).
 * Locked sequences fix the vehicle and the relative order (a ``rank`` counting dimension).
 * Search: when the problem has no locked sequences, each worker improves our construction by ruin
   and recreate (routing/ruin_recreate.py, breaks included) for most of the budget and OR-Tools'
@@ -29,8 +34,8 @@ from dataclasses import dataclass, replace
 
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from routing.construct import construct, plan_routes
-from routing.diagnose import diagnose_unassigned, skilled_technicians
+from routing.construct import construct, plan_routes, simulate
+from routing.diagnose import diagnose_unassigned, explain, skilled_technicians
 from routing.model import (
     BreakSlot,
     Plan,
@@ -41,6 +46,7 @@ from routing.model import (
     UnassignedReason,
     Visit,
 )
+from routing.objective import balance_targets, plan_cost, priority_penalties, stop_values
 from routing.travel import HaversineTravel, TravelTimeSource
 
 # The first worker always starts its guided local search from our construction (routing/construct.py)
@@ -111,6 +117,7 @@ def solve(
     if len(matrix) != n_nodes or any(len(row) != n_nodes for row in matrix):
         raise ValueError(f"matrix must be {n_nodes}x{n_nodes} (stops, then start and end of each technician)")
     started = time.monotonic()
+    values = stop_values(problem, params)
     constructed: Plan | None = None
     # A caller's plan (re-planning) is where every worker starts; otherwise only the warm one does.
     cold_allowed = initial_routes is None
@@ -125,34 +132,60 @@ def solve(
         # OR-Tools' own first-solution heuristics stall on large days with breaks, skills and
         # windows (see routing/construct.py); start its local search from our construction instead,
         # and keep the construction as the floor of what we return.
-        built = construct(problem, matrix)
+        built = construct(problem, matrix, values)
         initial_routes = built
         constructed = _constructed_plan(problem, matrix, built)
+    targets: list[int] | None = None
+    if params.balance_cost_per_s > 0 and problem.stops:
+        start_plan = constructed or _constructed_plan(
+            problem, matrix, {t: list(seq) for t, seq in (initial_routes or {}).items()}
+        )
+        left = {u.stop_id for u in start_plan.unassigned}
+        targets = balance_targets(
+            problem, start_plan.routes, sum(s.service_s for s in problem.stops if s.id in left)
+        )
     params = replace(params, time_limit_s=max(0.05, params.time_limit_s - (time.monotonic() - started)))
     strategies = _portfolio(params, cold_allowed=cold_allowed, ruin=ruin)
 
     def start_of(strategy: _Strategy) -> Mapping[str, Sequence[str]] | None:
         return initial_routes if strategy.first_solution == WARM else None
 
+    def cost(plan: Plan) -> int:
+        return plan_cost(problem, plan, values, targets=targets, balance_cost_per_s=params.balance_cost_per_s)
+
     if params.workers == 1 or len(strategies) == 1:
         one = strategies[0]
-        return _at_least(_solve_one(problem, params, matrix, one, start_of(one)), constructed)
-    # Worker processes get the matrix, not the travel source (it may hold an HTTP client).
-    portable = replace(problem, travel=None)
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with ProcessPoolExecutor(max_workers=len(strategies), mp_context=context) as pool:
-        futures = [pool.submit(_solve_one, portable, params, matrix, s, start_of(s)) for s in strategies]
-        plans = [f.result() for f in futures]
-    # Most stops first, then lowest objective; ties go to the earlier strategy (deterministic).
-    return _at_least(min(plans, key=lambda p: (len(p.unassigned), p.objective)), constructed)
+        plans = [_solve_one(problem, params, matrix, one, start_of(one), targets)]
+    else:
+        # Worker processes get the matrix, not the travel source (it may hold an HTTP client).
+        portable = replace(problem, travel=None)
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        with ProcessPoolExecutor(max_workers=len(strategies), mp_context=context) as pool:
+            futures = [
+                pool.submit(_solve_one, portable, params, matrix, s, start_of(s), targets) for s in strategies
+            ]
+            plans = [f.result() for f in futures]
+    # The cheapest plan by the utility's objective (the construction is the floor); ties go to the
+    # earlier strategy (deterministic), then to the solver over the construction.
+    candidates = [*plans, *([constructed] if constructed is not None else [])]
+    best = min(candidates, key=cost)
+    best = replace(best, objective=cost(best))
+    return explain(problem, matrix, best, values)
 
 
-def _at_least(plan: Plan, constructed: Plan | None) -> Plan:
-    """The solver's plan unless the construction placed more stops (then the construction)."""
-    if constructed is None or len(plan.unassigned) <= len(constructed.unassigned):
-        return plan
-    return constructed
+def _strict_plan(
+    problem: Problem, matrix: Sequence[Sequence[int]], built: Mapping[str, Sequence[str]], status: str
+) -> Plan | None:
+    """The routes timed by the construction's strict simulation, or None if one of them does not fit."""
+    index = {s.id: i for i, s in enumerate(problem.stops)}
+    for v, tech in enumerate(problem.technicians):
+        seq = [index[s] for s in built.get(tech.id, ()) if s in index]
+        if simulate(tech, v, seq, problem.stops, matrix) is None:
+            return None
+    return replace(
+        _constructed_plan(problem, matrix, {t: list(seq) for t, seq in built.items()}), status=status
+    )
 
 
 def _constructed_plan(problem: Problem, matrix: Sequence[Sequence[int]], built: dict[str, list[str]]) -> Plan:
@@ -191,9 +224,8 @@ def _portfolio(params: SolveParams, *, cold_allowed: bool, ruin: bool = False) -
 
 
 def _penalties(problem: Problem, params: SolveParams) -> dict[int, int]:
-    """Drop penalty per priority: the least urgent level present pays drop_penalty_s, each level up x factor."""
-    levels = sorted({s.priority for s in problem.stops}, reverse=True)
-    return {p: params.drop_penalty_s * params.priority_factor**rank for rank, p in enumerate(levels)}
+    """Drop penalty per priority (see ``routing.objective.priority_penalties``)."""
+    return priority_penalties(problem, params)
 
 
 def _solve_one(
@@ -202,8 +234,11 @@ def _solve_one(
     matrix: Sequence[Sequence[int]],
     strategy: _Strategy,
     initial_routes: Mapping[str, Sequence[str]] | None,
+    targets: Sequence[int] | None = None,
 ) -> Plan:
     started = time.monotonic()
+    values = stop_values(problem, params)
+    searched: Plan | None = None  # ruin and recreate's own plan, when every route times out strictly
     if strategy.ruin_seed is not None and initial_routes is not None:
         from routing import ruin_recreate
 
@@ -215,7 +250,10 @@ def _solve_one(
             time_limit_s=RUIN_SHARE * params.time_limit_s,
             seed=strategy.ruin_seed,
             iteration_limit=params.iteration_limit,
+            targets=targets,
+            balance_cost_per_s=params.balance_cost_per_s,
         )
+        searched = _strict_plan(problem, matrix, initial_routes, "ruin_recreate")
     stops = problem.stops
     techs = problem.technicians
     n_stops = len(stops)
@@ -247,6 +285,9 @@ def _solve_one(
             tdim.SetCumulVarSoftUpperBound(model.End(v), tech.shift.end_s, tech.overtime_cost_per_s)
         if tech.max_work_s is not None:
             tdim.SetSpanUpperBoundForVehicle(tech.max_work_s, v)
+        if targets is not None and params.balance_cost_per_s > 0:
+            share = pywrapcp.BoundCost(max(0, targets[v] - tech.shift.start_s), params.balance_cost_per_s)
+            tdim.SetSoftSpanUpperBoundForVehicle(share, v)
 
     if any(s.demand for s in stops):
         demand_cb = model.RegisterUnaryTransitVector([s.demand for s in stops] + [0] * (2 * n_techs))
@@ -254,8 +295,7 @@ def _solve_one(
         capacities = [t.capacity if t.capacity is not None else total for t in techs]
         model.AddDimensionWithVehicleCapacity(demand_cb, 0, capacities, True, "load")
 
-    penalties = _penalties(problem, params)
-    locked_penalty = 10 * max(penalties.values(), default=params.drop_penalty_s)
+    locked_penalty = 10 * max(values, default=params.drop_penalty_s)
     locked_on = {stop_id: tech_id for tech_id, seq in problem.locked.items() for stop_id in seq}
     tech_index = {t.id: v for v, t in enumerate(techs)}
     excluded: dict[str, UnassignedReason] = {}
@@ -279,7 +319,7 @@ def _solve_one(
             cumul.SetRange(stop.windows[0].start_s, stop.windows[-1].end_s)
             for earlier, later in itertools.pairwise(stop.windows):
                 cumul.RemoveInterval(earlier.end_s + 1, later.start_s - 1)
-        penalty = locked_penalty if stop.id in locked_on else penalties[stop.priority]
+        penalty = locked_penalty if stop.id in locked_on else values[i]
         model.AddDisjunction([index], penalty)
 
     if problem.locked:
@@ -343,7 +383,17 @@ def _solve_one(
         )
         empty = tuple(Route(t.id, t.shift.start_s, t.shift.start_s, (), (), 0, 0, 0) for t in techs)
         return Plan(empty, unassigned, 0, 0, status)
-    return _extract(problem, matrix, manager, model, solution, tdim, break_vars, excluded, status)
+    polished = _extract(problem, matrix, manager, model, solution, tdim, break_vars, excluded, status)
+    if searched is None:
+        return polished
+    # OR-Tools prices overtime per second only (no minimum); keep the search's plan when the whole
+    # price says it is cheaper.
+    return min(
+        (polished, searched),
+        key=lambda p: plan_cost(
+            problem, p, values, targets=targets, balance_cost_per_s=params.balance_cost_per_s
+        ),
+    )
 
 
 def _status_name(code: int) -> str:
