@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from contracts.couch import MeterFacts
 from mobile.core.field import FieldWork
-from mobile.core.localtime import hm, hm_zone
+from mobile.core.localtime import hm, hm_zone, local_date
 from mobile.core.observable import Observable
 from mobile.core.orders import (
     FLOW_FOR_TYPE,
@@ -37,13 +37,15 @@ class MeterView:
     expected: str
 
 
-def _meter_view(meter: MeterFacts) -> MeterView:
-    # Last reads in the same units the rep types (the register as displayed, decimals included).
+def _meter_view(meter: MeterFacts, zone: ZoneInfo) -> MeterView:
+    # Last reads in the same units the rep types (the register as displayed, decimals included), dated
+    # by the utility's calendar (a read at 19:00 Pacific is that day's, though UTC is the next).
     reads = [
-        f"{format_reading(item.value, meter)} {item.read_at.date().isoformat()}" for item in meter.last_reads
+        f"{format_reading(item.value, meter)} {local_date(item.read_at, zone).isoformat()}"
+        for item in meter.last_reads
     ]
     if not reads and meter.last_read is not None:
-        when = meter.last_read_at.date().isoformat() if meter.last_read_at else ""
+        when = local_date(meter.last_read_at, zone).isoformat() if meter.last_read_at else ""
         reads.append(f"{format_reading(meter.last_read, meter)} {when}".strip())
     return MeterView(
         meter_id=meter.meter_id,
@@ -122,7 +124,7 @@ class OrderDetailModel(Observable):
 
     def meters(self) -> list[MeterView]:
         """Every meter on the order."""
-        return [_meter_view(m) for m in self.state.order.meters]
+        return [_meter_view(m, self.zone) for m in self.state.order.meters]
 
     def status_times(self) -> list[tuple[str, str]]:
         """When this tablet recorded en route / on site."""

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from contracts.codes import OrderStatus
-from contracts.couch import GeoPoint, OrderDoc
+from contracts.couch import GeoPoint, LastRead, OrderDoc
 from mobile.core.demo import demo_orders
 from mobile.core.detail import OrderDetailModel
 from mobile.core.field import AlreadyClosed, FieldWork
@@ -217,3 +217,18 @@ def test_session_carries_the_utility_zone(tmp_path: Path) -> None:
     file.path.write_text(json.dumps(old))
     again = file.load()
     assert not again.signed_in and again.username == "t05" and again.server_url == settings.server_url
+
+
+def test_last_reads_are_dated_by_the_utility_calendar() -> None:
+    """A read taken at 19:00 Pacific on 21 October (02:00 UTC on the 22nd) is listed as 2026-10-21."""
+    order = demo_orders(1, day=dt.date(2026, 12, 1), zone=PACIFIC)[0]
+    evening = dt.datetime(2026, 10, 22, 2, 0, tzinfo=dt.UTC)
+    meter = order.meters[0].model_copy(
+        update={"last_reads": [LastRead(value=34_344, read_at=evening)], "last_read_at": evening}
+    )
+    store = Store()
+    store.put(order.model_copy(update={"meters": [meter]}).to_couch())
+    route = RouteModel(store, SyncState(), zone=lambda: PACIFIC, clock=lambda: LATE_EVENING)
+    route.refresh()
+    detail = OrderDetailModel(route.states[order.order_id], work_for(store), zone=PACIFIC)
+    assert detail.meters()[0].last_reads == ["34,344 gal 2026-10-21"]

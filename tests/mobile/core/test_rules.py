@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -81,7 +82,7 @@ def test_last_reads_and_range_are_shown_in_the_units_typed() -> None:
             "last_reads": [{"value": 1234.5, "read_at": "2026-10-05T16:00:00Z"}],
         }
     )
-    view = _meter_view(meter)
+    view = _meter_view(meter, ZoneInfo("America/Los_Angeles"))
     assert view.last_reads == ["1,234.5 ccf 2026-10-05"]
     assert view.expected == "1,236.0 - 1,250.5 ccf"
     assert check_reading("1240.2", "", meter).accepted
