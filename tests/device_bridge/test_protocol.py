@@ -15,6 +15,7 @@ from device_bridge.protocol import (
     DeviceInfo,
     DeviceSession,
     DeviceStore,
+    Identified,
     InstallRoutes,
     ReadsReceived,
     Resumed,
@@ -278,3 +279,22 @@ def test_routes_already_installed_are_not_sent_again():
     dock.store.info = DeviceInfo("HH1", routes_sha256=sha256_hex(ROUTES))
     dock.run()
     assert dock.installed == [] and not any(isinstance(e, RoutesLoaded) for e in dock.events)
+
+
+def test_dock_again_loads_routes_the_server_could_not_give_while_the_device_stays_docked():
+    """First session: no routes (server away or device not registered yet). `dock_again` starts a new
+    session with the docked device (no new reads to unload) and loads the routes; without a docked device
+    it does nothing."""
+    dock = make_dock(reads=b"")
+    dock.routes = None
+    dock.run()
+    assert dock.installed == [] and dock.station.state is StationState.DOCKED
+    assert dock.station.dock_again(dock.link.now) is True
+    dock.routes = ROUTES
+    dock.events.clear()
+    dock.run()
+    assert dock.installed == [ROUTES] and dock.stored == []
+    identified = [e for e in dock.events if isinstance(e, Identified)]
+    assert len(identified) == 1 and identified[0].again  # logged as a retry, not as a new dock
+    idle = make_dock(reads=b"")
+    assert idle.station.dock_again(0.0) is False  # nothing docked yet
