@@ -169,3 +169,49 @@ def test_policy_file_validates_include_carry_over(tmp_path):
     good = tmp_path / "ok.toml"
     good.write_text("[dispatch]\ninclude_carry_over = false\n")
     assert load_policy(good).dispatch.include_carry_over is False
+
+
+@pytest.mark.slow
+def test_plan_command_lists_carried_over_work(empty_database_url, fresh_engine, tmp_path):
+    """`curbstop plan --no-carry-over` leaves the overdue move-in out and lists it, with the day it was
+    due; the default (the policy's) plans it and says so."""
+    from sqlalchemy.orm import sessionmaker
+
+    from server.accounts.models import ServicePoint
+    from server.technicians.models import Technician
+    from tests.server.test_cli import run
+
+    factory = sessionmaker(bind=fresh_engine, expire_on_commit=False)
+    with factory() as s:
+        s.add(Technician(code="T1", name="One", skills=["turn_on_off"], depot_lat=38.58, depot_lon=-121.49))
+        ids = []
+        for i, day in enumerate((YESTERDAY, DAY)):
+            sp = ServicePoint(
+                cis_service_point_id=f"S{i}", address=f"{i} Elm", lat=38.58 + i / 500, lon=-121.49
+            )
+            s.add(sp)
+            s.flush()
+            order = WorkOrder(
+                order_type="turn_on",
+                priority="restore",
+                service_point_id=sp.id,
+                required_skills=["turn_on_off"],
+                scheduled_date=day,
+                idempotency_key=f"cli-carry-{i}",
+            )
+            s.add(order)
+            s.flush()
+            ids.append(order.id)
+        s.commit()
+    late = ids[0]
+    off = run(
+        ["plan", "--date", DAY.isoformat(), "--time-limit", "1", "--no-carry-over"],
+        empty_database_url,
+        tmp_path,
+    )
+    assert off.returncode == 0, off.stdout + off.stderr
+    assert "carried over: 1 open orders due on an earlier day (not planned" in off.stdout
+    assert f"order {late}, due {YESTERDAY}: carry_over_not_included" in off.stdout
+    on = run(["plan", "--date", DAY.isoformat(), "--time-limit", "1"], empty_database_url, tmp_path)
+    assert on.returncode == 0, on.stdout + on.stderr
+    assert f"order {late}, due {YESTERDAY}: planned" in on.stdout
