@@ -351,13 +351,16 @@ class Spool:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                claimed = self._db.execute(
+                    "UPDATE dead_batch SET state = 'retried', resolved_at = ?, resolved_by = ?"
+                    " WHERE id = ? AND state = 'dead'",
+                    (now, by, dead_id),
+                ).rowcount
+                if not claimed:  # another `spool` command got there first
+                    raise SpoolError(f"dead batch {dead_id} was resolved meanwhile; see spool list --all")
                 moved = self._db.execute(
                     "UPDATE read SET dead_id = NULL, error = NULL WHERE dead_id = ?", (dead_id,)
                 ).rowcount
-                self._db.execute(
-                    "UPDATE dead_batch SET state = 'retried', resolved_at = ?, resolved_by = ? WHERE id = ?",
-                    (now, by, dead_id),
-                )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -380,11 +383,13 @@ class Spool:
         os.replace(tmp, path)
         now = _utc_now()
         with self._lock:
-            self._db.execute(
+            claimed = self._db.execute(
                 "UPDATE dead_batch SET state = 'discarded', resolved_at = ?, resolved_by = ?, note = ?,"
-                " export_path = ? WHERE id = ?",
+                " export_path = ? WHERE id = ? AND state = 'dead'",
                 (now, by, reason, str(path), dead_id),
-            )
+            ).rowcount
+        if not claimed:  # retried or discarded by another `spool` command meanwhile; the file is harmless
+            raise SpoolError(f"dead batch {dead_id} was resolved meanwhile; see spool list --all")
         log.warning(
             "dead batch %d (%d reads from %s) discarded by %s%s; its reads are kept in %s",
             dead_id,
