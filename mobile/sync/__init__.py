@@ -15,7 +15,7 @@ from mobile.sync.errors import (
 from mobile.sync.peers import LocalPeer, Peer
 from mobile.sync.remote import RemoteDB
 from mobile.sync.replicator import ReplicationResult, Replicator, Sync, SyncResult
-from mobile.sync.store import ConflictPolicy, ConflictRecord, KeepWinner, Store
+from mobile.sync.store import ConflictPolicy, ConflictRecord, KeepWinner, Store, SyncProblem
 
 __all__ = [
     "AuthError",
@@ -36,6 +36,7 @@ __all__ = [
     "Store",
     "Sync",
     "SyncError",
+    "SyncProblem",
     "SyncResult",
     "TransientError",
     "Unauthorized",

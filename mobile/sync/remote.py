@@ -327,6 +327,20 @@ class RemoteDB:
                     errors.append({"id": doc_id, "rev": entry.get("missing"), "error": "not_found"})
         return docs, errors
 
+    def open_revs_all(self, doc_id: str) -> list[Doc]:
+        """Every leaf of `doc_id` with ``_revisions`` and attachment data (none when it does not exist)."""
+        response = self.request(
+            "GET",
+            doc_path(doc_id),
+            params={"open_revs": "all", "revs": "true", "attachments": "true"},
+            headers={"Accept": "application/json"},
+        )
+        try:
+            entries = self._json(response, "GET", doc_path(doc_id))
+        except NotFound:  # never on the server (DatabaseNotFound still raises)
+            return []
+        return [dict(entry["ok"]) for entry in entries if isinstance(entry, dict) and "ok" in entry]
+
     def bulk_docs(self, docs: Sequence[Mapping[str, Any]]) -> list[Doc]:
         """``POST /db/_bulk_docs`` with ``new_edits: false``; only failures come back.
 

@@ -8,8 +8,11 @@ One run (CouchDB docs, "Replication Protocol"):
    sessions match, else from the newest session both histories share, else from the start.
 3. Per batch: ``_changes?style=all_docs&since=S&limit=N`` -> ``_revs_diff`` on the target ->
    ``_bulk_get`` on the source -> ``_bulk_docs`` with ``new_edits: false`` on the target ->
-   checkpoint (target first, then source) at the batch's last_seq. A checkpoint is only written
-   after the batch's documents are; a run that finds no changes writes nothing.
+   ``_revs_diff`` on the target again, to prove every revision sent is stored (a server may answer
+   ``201 []`` and store nothing); what is missing is sent once more, and what is still missing is
+   listed in ``ReplicationResult.unconfirmed`` -> checkpoint (target first, then source) at the
+   batch's last_seq. A checkpoint is only written after the batch's documents are; a run that finds
+   no changes writes nothing.
 
 Sequences are opaque: stored and sent back verbatim, never compared or incremented.
 """
@@ -33,7 +36,7 @@ from mobile.sync import revtree
 from mobile.sync.errors import AuthError, Conflict, Forbidden, MissingStub, SyncError
 from mobile.sync.peers import LocalPeer, Peer, Seq
 from mobile.sync.remote import RemoteDB
-from mobile.sync.store import ConflictPolicy, ConflictRecord, Doc, KeepWinner, Store
+from mobile.sync.store import ConflictPolicy, ConflictRecord, Doc, KeepWinner, Store, SyncProblem
 
 REPLICATOR = "curbstop-mobile-sync"
 CHECKPOINT_VERSION = 1
@@ -91,6 +94,9 @@ class ReplicationResult:
     checkpoints_written: int = 0
     forbidden: list[Doc] = field(default_factory=list)
     missing_on_source: list[Doc] = field(default_factory=list)
+    # Sent (twice), answered as written, and still not on the target: {id, rev, reason}.
+    unconfirmed: list[Doc] = field(default_factory=list)
+    revs_diff_checks: int = 0
     elapsed_s: float = 0.0
 
     @property
@@ -299,9 +305,40 @@ class Replicator:
             retry = self._refetch_inline({str(i) for i in stubbed}, requests)
             result.bulk_docs_calls += 1
             failures = [f for f in failures if f.get("id") not in stubbed] + self.target.bulk_docs(retry)
+        rejected = self._rejections(failures, docs, result)
+        missing = self._not_stored(docs, rejected, result)
+        if missing:  # answered as written but not there: send those once more, then check again
+            result.bulk_docs_calls += 1
+            again = self._rejections(self.target.bulk_docs(missing), missing, result)
+            rejected |= again
+            missing = self._not_stored(missing, rejected, result)
+            for doc in missing:
+                result.unconfirmed.append(
+                    {
+                        "id": doc["_id"],
+                        "rev": doc["_rev"],
+                        "reason": "sent twice and answered as written, but the target does not have it",
+                    }
+                )
+        result.docs_written += len(docs) - len(rejected) - len(missing)
+
+    def _rejections(
+        self, failures: Sequence[Doc], docs: Sequence[Doc], result: ReplicationResult
+    ) -> set[tuple[str, str]]:
+        """Count per-document refusals; raise on any other failure. Returns the refused (id, rev)s."""
+        revs_of: dict[str, list[str]] = {}
+        for doc in docs:
+            revs_of.setdefault(doc["_id"], []).append(doc["_rev"])
+        refused: set[tuple[str, str]] = set()
         for failure in failures:
             if failure.get("error") in REJECTED:
-                result.forbidden.append(failure)
+                doc_id = str(failure.get("id"))
+                # pouchdb-server names no rev in a refusal: then it is every revision of that id sent.
+                revs = [str(failure["rev"])] if failure.get("rev") else revs_of.get(doc_id, [])
+                for rev in revs:
+                    if (doc_id, rev) not in refused:
+                        refused.add((doc_id, rev))
+                        result.forbidden.append({**failure, "id": doc_id, "rev": rev})
             else:
                 # Unknown per-document failure: stop before the checkpoint, so nothing is skipped.
                 raise SyncError(
@@ -309,7 +346,56 @@ class Replicator:
                     f"{failure.get('error')}: {failure.get('reason')}",
                     doc_id=failure.get("id"),
                 )
-        result.docs_written += len(docs) - len(failures)
+        return refused
+
+    def _not_stored(
+        self, docs: Sequence[Doc], rejected: set[tuple[str, str]], result: ReplicationResult
+    ) -> list[Doc]:
+        """The documents sent (and not refused) that the target's ``_revs_diff`` says it lacks."""
+        sent: dict[str, list[str]] = {}
+        for doc in docs:
+            if (doc["_id"], doc["_rev"]) not in rejected:
+                sent.setdefault(doc["_id"], []).append(doc["_rev"])
+        if not sent:
+            return []
+        result.revs_diff_checks += 1
+        diff = self.target.revs_diff(sent)
+        lacking = {(doc_id, rev) for doc_id, entry in diff.items() for rev in entry.get("missing", [])}
+        return [d for d in docs if (d["_id"], d["_rev"]) in lacking]
+
+    def recheck(
+        self, revisions: Sequence[tuple[str, str]]
+    ) -> tuple[list[tuple[str, str]], ReplicationResult]:
+        """Check revisions an earlier run could not prove landed; send what is still missing, once.
+
+        Returns the (id, rev)s now on the target and the result of the attempt (its `unconfirmed`,
+        `forbidden` and `missing_on_source` name what is still not there).
+        """
+        result = ReplicationResult(replication_id=self.id, session_id=uuid.uuid4().hex)
+        wanted: dict[str, list[str]] = {}
+        for doc_id, rev in revisions:
+            wanted.setdefault(doc_id, []).append(rev)
+        if not wanted:
+            return [], result
+        result.revs_diff_checks += 1
+        diff = self.target.revs_diff(wanted)
+        missing = {(doc_id, rev) for doc_id, entry in diff.items() for rev in entry.get("missing", [])}
+        landed = [(doc_id, rev) for doc_id, rev in revisions if (doc_id, rev) not in missing]
+        if missing:
+            requests: list[Doc] = [{"id": doc_id, "rev": rev} for doc_id, rev in sorted(missing)]
+            # latest=true: a revision edited since comes back as its leaves, whose history carries it.
+            docs, result.missing_on_source = self.source.bulk_get(requests)
+            docs = _unique(docs)
+            result.docs_read = len(docs)
+            self._write(docs, requests, result)
+            still: dict[str, list[str]] = {}
+            for doc_id, rev in missing:
+                still.setdefault(doc_id, []).append(rev)
+            result.revs_diff_checks += 1
+            diff = self.target.revs_diff(still)
+            lacking = {(doc_id, rev) for doc_id, entry in diff.items() for rev in entry.get("missing", [])}
+            landed.extend(sorted(missing - lacking))
+        return landed, result
 
     def _refetch_inline(self, ids: set[str], requests: Sequence[Doc]) -> list[Doc]:
         again = [{"id": r["id"], "rev": r["rev"]} for r in requests if r["id"] in ids]
@@ -363,20 +449,66 @@ def _unique(docs: Sequence[Doc]) -> list[Doc]:
     return out
 
 
+PUSH = "push"
+PULL = "pull"
+# A `_local` document in the CSFR's database where each device reports its open sync problems;
+# `_local` documents do not replicate and skip validation, and the server reads it by id.
+REPORT_ID = "_local/curbstop-sync-report"
+_REPORTED = "_local/curbstop-sync-report-sent"  # in the store: what this device last reported
+
+
 @dataclass
 class SyncResult:
-    """One two-way sync: the pull, the conflicts resolved in between, the push."""
+    """One two-way sync: the pull, the conflicts resolved in between, the push, what is still open."""
 
     pull: ReplicationResult
     push: ReplicationResult
     conflicts: list[ConflictRecord]
+    # Server-owned documents whose refused local edits were replaced by the server's copy.
+    restored: list[ConflictRecord] = field(default_factory=list)
+    # Every open sync problem after this run (also kept in the store until resolved).
+    problems: list[SyncProblem] = field(default_factory=list)
+
+
+def _problems(result: ReplicationResult, *, refusals: Sequence[Doc] = ()) -> list[Doc]:
+    """The store's problem rows for what one run could not prove landed."""
+    rows: list[Doc] = [
+        {"id": u["id"], "rev": u["rev"], "kind": "not_stored", "reason": u["reason"]}
+        for u in result.unconfirmed
+    ]
+    rows += [
+        {
+            "id": f["id"],
+            "rev": f["rev"],
+            "kind": "refused",
+            "reason": f"{f.get('error')}: {f.get('reason') or 'refused by the other side'}",
+        }
+        for f in refusals
+    ]
+    rows += [
+        {
+            "id": e.get("id"),
+            "rev": e.get("rev"),
+            "kind": "not_sent",
+            "reason": f"listed in the changes but not delivered: {e.get('error') or 'missing'}",
+        }
+        for e in result.missing_on_source
+        if e.get("id") and e.get("rev")
+    ]
+    return rows
 
 
 class Sync:
-    """The tablet's two-way sync: pull, resolve conflicts with the policy, push.
+    """The tablet's two-way sync: pull, resolve conflicts with the policy, push, prove what landed.
 
     Only documents the tablet may write (`contracts.couch.tablet_writes`) are resolved here; a
     conflict on a server-owned document stays visible in ``_conflicts`` until the server resolves it.
+    A local edit of a server-owned document that the server refuses is replaced by the server's
+    copy (`Store.adopt`), so the tablet never keeps showing its own refused branch.
+
+    Revisions that could not be proved on the other side (sent twice and still missing, refused,
+    or listed but never delivered) are kept in the store (`Store.sync_problems`), checked and sent
+    again at the start of every later run, and reported to the server in ``_local/curbstop-sync-report``.
     """
 
     def __init__(
@@ -387,11 +519,13 @@ class Sync:
         policy: ConflictPolicy | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         should_resolve: Callable[[str], bool] | None = tablet_writes,
+        device: str | None = None,
     ) -> None:
         self.store = store
         self.remote = remote
         self.policy: ConflictPolicy = policy or KeepWinner()
         self.should_resolve = should_resolve
+        self.device = device or store.uuid
         local = LocalPeer(store)
         self.pull = Replicator(remote, local, batch_size=batch_size)
         self.push = Replicator(local, remote, batch_size=batch_size)
@@ -402,11 +536,102 @@ class Sync:
         return self.store.resolve_conflicts(self.policy, should_resolve=self.should_resolve)
 
     def run_once(self) -> SyncResult:
-        """Pull, resolve, push: one complete two-way sync."""
+        """Recheck earlier problems, pull, resolve, push, settle what the push could not land."""
+        self.recheck()
         pull = self.pull.run()
+        self.settle_pull(pull)
         conflicts = self.resolve()
         push = self.push.run()
-        return SyncResult(pull=pull, push=push, conflicts=conflicts)
+        restored = self.settle_push(push)
+        problems = self.store.sync_problems()
+        self.report(problems)
+        return SyncResult(pull=pull, push=push, conflicts=conflicts, restored=restored, problems=problems)
+
+    def owned_by_server(self, doc_id: str) -> bool:
+        """Whether the tablet may not write `doc_id` (its refused edits give way to the server's copy)."""
+        return self.should_resolve is not None and not self.should_resolve(doc_id)
+
+    def settle_pull(self, pull: ReplicationResult) -> None:
+        """Record what the pull could not prove it stored locally."""
+        self.store.record_sync_problems(PULL, _problems(pull, refusals=pull.forbidden))
+
+    def settle_push(self, push: ReplicationResult) -> list[ConflictRecord]:
+        """Replace refused server-owned documents by the server's copy; record every other problem."""
+        restored: list[ConflictRecord] = []
+        refused_here: dict[str, list[str]] = {}
+        refusals: list[Doc] = []
+        for failure in push.forbidden:
+            if self.owned_by_server(str(failure["id"])):
+                refused_here.setdefault(str(failure["id"]), []).append(str(failure["rev"]))
+            else:
+                refusals.append(failure)
+        for doc_id, revs in refused_here.items():
+            restored.append(self.store.adopt(doc_id, self.remote.open_revs_all(doc_id), refused=revs))
+        self.store.record_sync_problems(PUSH, _problems(push, refusals=refusals))
+        return restored
+
+    def recheck(self) -> None:
+        """Check earlier problems: clear what is now there, send again (once) what is still missing.
+
+        Refused revisions are only checked, never sent again: retrying cannot change the answer.
+        """
+        for direction, replicator in ((PULL, self.pull), (PUSH, self.push)):
+            open_problems = self.store.sync_problems(direction)
+            if not open_problems:
+                continue
+            retry = [(p.doc_id, p.rev) for p in open_problems if p.kind != "refused"]
+            refused = [(p.doc_id, p.rev) for p in open_problems if p.kind == "refused"]
+            landed, attempt = replicator.recheck(retry)
+            if refused:
+                diff = replicator.target.revs_diff({d: [r for i, r in refused if i == d] for d, _ in refused})
+                lacking = {(d, r) for d, e in diff.items() for r in e.get("missing", [])}
+                landed += [key for key in refused if key not in lacking]
+            self.store.clear_sync_problems(direction, landed)
+            still = set(retry) - set(landed)
+            rows = [r for r in _problems(attempt, refusals=attempt.forbidden) if (r["id"], r["rev"]) in still]
+            listed = {(r["id"], r["rev"]) for r in rows}
+            rows += [
+                {"id": p.doc_id, "rev": p.rev, "kind": p.kind, "reason": p.reason}
+                for p in open_problems
+                if (p.doc_id, p.rev) in still and (p.doc_id, p.rev) not in listed
+            ]
+            self.store.record_sync_problems(direction, rows)
+
+    def report(self, problems: Sequence[SyncProblem]) -> bool:
+        """Tell the server this device's open problems (only when they changed); True if written.
+
+        Best effort: a failure here is retried on the next run and never fails the sync.
+        """
+        entry = {
+            "problems": [
+                {
+                    "direction": p.direction,
+                    "id": p.doc_id,
+                    "rev": p.rev,
+                    "kind": p.kind,
+                    "reason": p.reason,
+                    "first_seen": p.first_seen,
+                    "attempts": p.attempts,
+                }
+                for p in problems
+            ]
+        }
+        sent = self.store.get_local(_REPORTED)
+        if sent is not None and sent.get("entry") == entry:
+            return False
+        if sent is None and not problems:
+            return False  # nothing ever went wrong: nothing to report
+        try:
+            current = self.remote.get_local(REPORT_ID) or {"_id": REPORT_ID}
+            devices = dict(current.get("devices", {}))
+            devices[self.device] = entry | {"reported_at": dt.datetime.now(dt.UTC).isoformat()}
+            self.remote.put_local({**current, "_id": REPORT_ID, "devices": devices})
+        except SyncError:
+            return False
+        self.store.put_local(
+            {"_id": _REPORTED, "_rev": None if sent is None else sent["_rev"], "entry": entry}
+        )
+        return True
 
     def run_live(self, stop: threading.Event, **live_options: Any) -> None:
         """Pull and push continuously in two threads until `stop` is set or credentials fail.
@@ -421,9 +646,17 @@ class Sync:
                 self.error = exc
                 stop.set()
 
+        def after_pull(result: ReplicationResult) -> None:
+            self.settle_pull(result)
+            self.resolve()
+
+        def after_push(result: ReplicationResult) -> None:
+            self.settle_push(result)
+            self.report(self.store.sync_problems())
+
         threads = [
-            threading.Thread(target=direction, args=(self.pull, lambda _r: self.resolve()), daemon=True),
-            threading.Thread(target=direction, args=(self.push, None), daemon=True),
+            threading.Thread(target=direction, args=(self.pull, after_pull), daemon=True),
+            threading.Thread(target=direction, args=(self.push, after_push), daemon=True),
         ]
         for thread in threads:
             thread.start()

@@ -11,6 +11,7 @@ bodies       the JSON body of every leaf revision (bodies of non-leaves are drop
 attachments  attachment bytes by digest (``md5-<base64>``), shared by every revision that names them
 local_docs   `_local/...` documents: not replicated, no history (checkpoints, app settings)
 conflict_log every conflict the store resolved or noticed, with the policy that decided it
+sync_problems revisions replication could not prove landed (or the other side refused), until they do
 """
 
 from __future__ import annotations
@@ -61,6 +62,17 @@ CREATE TABLE IF NOT EXISTS conflict_log (
     resolved_rev TEXT,
     recorded_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sync_problems (
+    direction TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    rev TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    PRIMARY KEY (direction, doc_id, rev)
+) WITHOUT ROWID;
 """
 
 LOCAL_PREFIX = "_local/"
@@ -86,6 +98,25 @@ class ConflictRecord:
     policy: str
     resolved_rev: str | None
     recorded_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class SyncProblem:
+    """A revision sync could not prove is on the other side, kept until it is (or is gone here).
+
+    `direction` is ``push`` or ``pull``; `kind` is ``not_stored`` (sent, answered as written, not
+    there: retried on every sync), ``refused`` (the other side's validation said no: not retried),
+    or ``not_sent`` (listed in the source's changes but not delivered: fetched again on every sync).
+    """
+
+    direction: str
+    doc_id: str
+    rev: str
+    kind: str
+    reason: str
+    first_seen: str
+    last_seen: str
+    attempts: int
 
 
 class ConflictPolicy(Protocol):
@@ -664,66 +695,70 @@ class Store:
         Idempotent: a revision already present changes nothing and takes no new sequence number.
         A document whose attachment stub names data this store lacks gets a ``missing_stub`` error.
         """
-        result = WriteResult()
         with self._tx():
-            loaded_many = self._load_many([str(d.get("_id")) for d in docs])
-            staged: dict[str, tuple[RevTree, dict[str, Doc]]] = {}
-            for doc in docs:
-                doc_id = doc.get("_id")
-                rev = doc.get("_rev")
-                if not isinstance(doc_id, str) or not isinstance(rev, str):
-                    raise BadRequest(f"a replicated document needs _id and _rev, got {doc_id!r} {rev!r}")
-                if doc_id.startswith(LOCAL_PREFIX):
-                    continue
-                revisions = doc.get("_revisions")
-                path = revtree.path_from_revisions(revisions) if revisions else [rev]
-                if path[0] != rev:
-                    raise BadRequest(f"_revisions of {doc_id!r} does not start at {rev}", doc_id=doc_id)
-                deleted = bool(doc.get("_deleted"))
-                loaded = loaded_many.get(doc_id)
-                # A second revision of the same document in this batch continues the staged tree.
-                tree, new_bodies = staged.get(doc_id, ({} if loaded is None else loaded.tree, {}))
-                if rev in tree:
-                    continue  # already here: nothing to do
-                stored = {k: v for k, v in doc.items() if not k.startswith("_")}
-                atts: dict[str, Any] = {}
-                blobs: dict[str, bytes] = {}
-                missing_stub = False
-                for name, att in (doc.get("_attachments") or {}).items():
-                    meta = {k: v for k, v in att.items() if k not in ("data", "stub", "follows", "encoding")}
-                    if "data" in att:
-                        data = base64.b64decode(att["data"])
-                        meta.setdefault("digest", attachment_digest(data))
-                        meta["length"] = len(data)
-                        blobs[meta["digest"]] = data
-                    elif not self._has_blob(str(att.get("digest"))):
-                        missing_stub = True
-                        break
-                    meta.setdefault("revpos", revtree.generation(rev))
-                    meta["stub"] = True
-                    atts[name] = meta
-                if missing_stub:
-                    result.errors.append(
-                        {
-                            "id": doc_id,
-                            "rev": rev,
-                            "error": "missing_stub",
-                            "reason": "attachment data not present",
-                        }
-                    )
-                    continue
-                if atts:
-                    stored["_attachments"] = atts
-                revtree.merge_path(tree, path, deleted=deleted)
-                if blobs:
-                    self._store_blobs(blobs)
-                new_bodies[rev] = stored
-                staged[doc_id] = (tree, new_bodies)
-                result.written += 1
-            pending = _Pending()
-            for doc_id, (tree, new_bodies) in staged.items():
-                self._stage(pending, doc_id, tree, new_bodies, loaded_many.get(doc_id))
-            self._flush(pending)
+            return self._graft(docs)
+
+    def _graft(self, docs: Sequence[Mapping[str, Any]]) -> WriteResult:
+        """The body of `bulk_docs_replicated`, inside the caller's transaction."""
+        result = WriteResult()
+        loaded_many = self._load_many([str(d.get("_id")) for d in docs])
+        staged: dict[str, tuple[RevTree, dict[str, Doc]]] = {}
+        for doc in docs:
+            doc_id = doc.get("_id")
+            rev = doc.get("_rev")
+            if not isinstance(doc_id, str) or not isinstance(rev, str):
+                raise BadRequest(f"a replicated document needs _id and _rev, got {doc_id!r} {rev!r}")
+            if doc_id.startswith(LOCAL_PREFIX):
+                continue
+            revisions = doc.get("_revisions")
+            path = revtree.path_from_revisions(revisions) if revisions else [rev]
+            if path[0] != rev:
+                raise BadRequest(f"_revisions of {doc_id!r} does not start at {rev}", doc_id=doc_id)
+            deleted = bool(doc.get("_deleted"))
+            loaded = loaded_many.get(doc_id)
+            # A second revision of the same document in this batch continues the staged tree.
+            tree, new_bodies = staged.get(doc_id, ({} if loaded is None else loaded.tree, {}))
+            if rev in tree:
+                continue  # already here: nothing to do
+            stored = {k: v for k, v in doc.items() if not k.startswith("_")}
+            atts: dict[str, Any] = {}
+            blobs: dict[str, bytes] = {}
+            missing_stub = False
+            for name, att in (doc.get("_attachments") or {}).items():
+                meta = {k: v for k, v in att.items() if k not in ("data", "stub", "follows", "encoding")}
+                if "data" in att:
+                    data = base64.b64decode(att["data"])
+                    meta.setdefault("digest", attachment_digest(data))
+                    meta["length"] = len(data)
+                    blobs[meta["digest"]] = data
+                elif not self._has_blob(str(att.get("digest"))):
+                    missing_stub = True
+                    break
+                meta.setdefault("revpos", revtree.generation(rev))
+                meta["stub"] = True
+                atts[name] = meta
+            if missing_stub:
+                result.errors.append(
+                    {
+                        "id": doc_id,
+                        "rev": rev,
+                        "error": "missing_stub",
+                        "reason": "attachment data not present",
+                    }
+                )
+                continue
+            if atts:
+                stored["_attachments"] = atts
+            revtree.merge_path(tree, path, deleted=deleted)
+            if blobs:
+                self._store_blobs(blobs)
+            new_bodies[rev] = stored
+            staged[doc_id] = (tree, new_bodies)
+            result.written += 1
+        pending = _Pending()
+        for doc_id, (tree, new_bodies) in staged.items():
+            self._stage(pending, doc_id, tree, new_bodies, loaded_many.get(doc_id))
+        self._flush(pending)
         return result
 
     # -- conflicts --------------------------------------------------------------------------------
@@ -803,3 +838,68 @@ class Store:
             )
             for r in rows
         ]
+
+    # -- sync problems ----------------------------------------------------------------------------
+
+    def record_sync_problems(self, direction: str, problems: Sequence[Mapping[str, Any]]) -> None:
+        """Record (or refresh) problems ``{id, rev, kind, reason}`` of one direction."""
+        if not problems:
+            return
+        now = dt.datetime.now(dt.UTC).isoformat()
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO sync_problems VALUES (?, ?, ?, ?, ?, ?, ?, 1)"
+                " ON CONFLICT (direction, doc_id, rev) DO UPDATE SET kind = excluded.kind,"
+                " reason = excluded.reason, last_seen = excluded.last_seen, attempts = attempts + 1",
+                [
+                    (direction, str(p["id"]), str(p["rev"]), str(p["kind"]), str(p["reason"]), now, now)
+                    for p in problems
+                ],
+            )
+
+    def clear_sync_problems(self, direction: str, keys: Sequence[tuple[str, str]]) -> None:
+        """Forget problems of `direction` by (doc id, rev): they are resolved."""
+        if not keys:
+            return
+        with self._tx() as db:
+            db.executemany(
+                "DELETE FROM sync_problems WHERE direction = ? AND doc_id = ? AND rev = ?",
+                [(direction, doc_id, rev) for doc_id, rev in keys],
+            )
+
+    def sync_problems(self, direction: str | None = None) -> list[SyncProblem]:
+        """Open sync problems (of one direction, or all), oldest first."""
+        sql = (
+            "SELECT direction, doc_id, rev, kind, reason, first_seen, last_seen, attempts FROM sync_problems"
+        )
+        params: tuple[Any, ...] = ()
+        if direction is not None:
+            sql += " WHERE direction = ?"
+            params = (direction,)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY first_seen, doc_id, rev", params).fetchall()
+        return [SyncProblem(*row) for row in rows]
+
+    # -- documents another side owns --------------------------------------------------------------
+
+    def adopt(
+        self, doc_id: str, leaves: Sequence[Mapping[str, Any]], *, refused: Sequence[str]
+    ) -> ConflictRecord:
+        """Make `doc_id` exactly the owner's copy: its `leaves` (with ``_revisions``), nothing of ours.
+
+        For documents this side may not write (a tablet's refused edit of an order): every local
+        revision is dropped and the owner's leaves are grafted again, so the owner's revision is
+        the winner here too. With no leaves (the owner never had it) the document is removed. The
+        refused revisions are logged (kind ``refused``) with the winner that replaced them.
+        """
+        with self._tx() as db:
+            db.execute("DELETE FROM bodies WHERE doc_id = ?", (doc_id,))
+            db.execute("DELETE FROM docs WHERE doc_id = ?", (doc_id,))
+            self._seq += 1  # the app's views must see the change even when the document goes
+            if leaves:
+                result = self._graft(leaves)
+                if result.errors:
+                    raise BadRequest(f"cannot adopt {doc_id!r}: {result.errors}", doc_id=doc_id)
+            loaded = self._load(doc_id)
+            winner = "" if loaded is None else loaded.winner
+            return self._log(doc_id, "refused", winner, list(refused), "owner_wins", None)

@@ -17,6 +17,24 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
+DESIGN_ID = "_design/curbstop"
+# Runs in CouchDB on every write that is not a server admin's: a tablet may create results and
+# events (and delete its own conflict losers), and nothing else. For a replicated write
+# (`new_edits: false`) CouchDB 3 passes as `oldDoc` the nearest stored ancestor on the incoming
+# revision's own path, or null for a new branch; pouchdb-server does the same only with the
+# project's patch (patches/pouchdb-validation+4.2.0.patch, docs/sync.md).
+VALIDATE_DOC_UPDATE = """function (newDoc, oldDoc, userCtx, secObj) {
+  if (userCtx.roles.indexOf('_admin') !== -1) { return; }
+  var id = newDoc._id || '';
+  if (id.indexOf('result:') === 0 || id.indexOf('event:') === 0) {
+    if (oldDoc && !oldDoc._deleted && !newDoc._deleted) {
+      throw({forbidden: 'results and events are written once and never edited: ' + id});
+    }
+    return;
+  }
+  throw({forbidden: 'a tablet may create only result: and event: documents; ' + id + ' belongs to the server'});
+}"""
+
 
 class CouchError(RuntimeError):
     """CouchDB answered with an error; `status` and `reason` say which."""
@@ -130,3 +148,17 @@ class CouchAdmin:
             params["since"] = since
         body = self._call("GET", f"/{db}/_changes", params=params)
         return list(body["results"]), str(body["last_seq"])
+
+    def ensure_design(self, db: str) -> None:
+        """Install (or update) `_design/curbstop` with the project's `validate_doc_update`."""
+        design = self.get_doc(db, DESIGN_ID)
+        if design is not None and design.get("validate_doc_update") == VALIDATE_DOC_UPDATE:
+            return
+        body: dict[str, Any] = {
+            "_id": DESIGN_ID,
+            "validate_doc_update": VALIDATE_DOC_UPDATE,
+            "language": "javascript",
+        }
+        if design is not None:
+            body["_rev"] = design["_rev"]
+        self.put_doc(db, body)

@@ -50,20 +50,6 @@ from server.technicians.models import Technician
 
 log = logging.getLogger("curbstop.sync")
 
-DESIGN_ID = "_design/curbstop"
-# Runs in CouchDB on every write that is not a server admin's: a tablet may create results and
-# events (and delete its own conflict losers), and nothing else.
-VALIDATE_DOC_UPDATE = """function (newDoc, oldDoc, userCtx, secObj) {
-  if (userCtx.roles.indexOf('_admin') !== -1) { return; }
-  var id = newDoc._id || '';
-  if (id.indexOf('result:') === 0 || id.indexOf('event:') === 0) {
-    if (oldDoc && !oldDoc._deleted && !newDoc._deleted) {
-      throw({forbidden: 'results and events are written once and never edited: ' + id});
-    }
-    return;
-  }
-  throw({forbidden: 'a tablet may create only result: and event: documents; ' + id + ' belongs to the server'});
-}"""
 # Order statuses a tablet should hold a document for (the rest were never dispatched).
 PUBLISHABLE = {s.value for s in lifecycle.ON_TABLET}
 
@@ -84,16 +70,7 @@ def provision(*, admin: CouchAdmin, tech: Technician, secret: str) -> str:
     admin.ensure_db(db)
     admin.put_user(db, couch_password(db, secret))
     admin.set_security(db, members=[db])
-    design = admin.get_doc(db, DESIGN_ID)
-    if design is None or design.get("validate_doc_update") != VALIDATE_DOC_UPDATE:
-        body: dict[str, Any] = {
-            "_id": DESIGN_ID,
-            "validate_doc_update": VALIDATE_DOC_UPDATE,
-            "language": "javascript",
-        }
-        if design is not None:
-            body["_rev"] = design["_rev"]
-        admin.put_doc(db, body)
+    admin.ensure_design(db)
     return db
 
 
