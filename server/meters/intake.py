@@ -37,7 +37,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, insert, select, update
-from sqlalchemy.orm import Session, aliased, object_session
+from sqlalchemy.orm import Session, object_session
 
 from contracts.codes import CLOSED_STATUSES, OPEN_STATUSES, OrderType, ReadSource
 from server.accounts.models import Account
@@ -698,31 +698,50 @@ def _classify(
 
 def mark_duplicates(db_session: Session) -> int:
     """Set-based duplicate rule for bulk paths (the CIS import): an underived read with the same meter,
-    register, time and reading as an earlier read (any source) becomes that read's duplicate
-    (kept, off the chain, never billed twice). Returns how many were marked."""
-    older = aliased(MeterRead, name="older")
-    original = (
-        select(func.min(older.id))
-        .where(
-            older.meter_id == MeterRead.meter_id,
-            older.register == MeterRead.register,
-            older.read_at == MeterRead.read_at,
-            older.reading == MeterRead.reading,
-            older.id < MeterRead.id,
-            older.duplicate_of_id.is_(None),
-        )
-        .scalar_subquery()
-    )
+    register, time and reading as an earlier read (any source) becomes that read's duplicate (kept, off
+    the chain, never billed twice). Returns how many were marked.
+
+    One aggregate over the unique index finds the (meter, register, time) groups holding more than one
+    read (the unique key is per source, so a twin has another source: rare); only those rows are read,
+    and their underived ones marked."""
     db_session.flush()
-    result = db_session.execute(
-        update(MeterRead)
-        .where(
-            and_(~MeterRead.derived, MeterRead.duplicate_of_id.is_(None)),
-            original.is_not(None),
+    key = (MeterRead.meter_id, MeterRead.register, MeterRead.read_at)
+    # Only key columns: the (meter, register, read_at, source) unique index answers it without the table.
+    groups = select(*key).group_by(*key).having(func.count() > 1).subquery("groups")
+    rows = db_session.execute(
+        select(
+            MeterRead.id,
+            MeterRead.meter_id,
+            MeterRead.register,
+            MeterRead.read_at,
+            MeterRead.reading,
+            MeterRead.derived,
         )
-        .values(
-            duplicate_of_id=original, validation="duplicate", validation_reason="same reading already held"
+        .join(
+            groups,
+            and_(
+                groups.c.meter_id == MeterRead.meter_id,
+                groups.c.register == MeterRead.register,
+                groups.c.read_at == MeterRead.read_at,
+            ),
         )
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount or 0)
+        .where(MeterRead.duplicate_of_id.is_(None))
+        .order_by(MeterRead.id)
+    ).all()
+    first: dict[tuple[int, int, dt.datetime, float], int] = {}
+    marked = 0
+    for read_id, meter_id, register, read_at, reading, derived in rows:
+        original = first.setdefault((meter_id, register, read_at, float(reading)), read_id)
+        if original != read_id and not derived:
+            db_session.execute(
+                update(MeterRead)
+                .where(MeterRead.id == read_id)
+                .values(
+                    duplicate_of_id=original,
+                    validation="duplicate",
+                    validation_reason="same reading already held",
+                )
+                .execution_options(synchronize_session=False)
+            )
+            marked += 1
+    return marked

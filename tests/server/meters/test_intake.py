@@ -14,7 +14,7 @@ from contracts.codes import OrderType, ReadSource, Role
 from contracts.couch import OrderDoc
 from mobile.core.reading import check_reading
 from server.handhelds.models import ReadingRoute
-from server.meters.intake import ReadIn, ReadIntakeError, expected_reads, intake_reads
+from server.meters.intake import ReadIn, ReadingForm, ReadIntakeError, expected_reads, intake_reads
 from server.meters.models import MeterRead
 from server.orders import generation
 from server.orders.models import WorkOrder
@@ -480,3 +480,33 @@ def test_a_handheld_reread_answers_the_open_reread_order(db_session, metered, cl
     assert questioned.validation == "confirmed"
     assert order.status == "cancelled" and "answered by a handheld reread" in order.status_reason
     assert len(_rereads(db_session, meter.id)) == 1
+
+
+def test_a_cis_extract_sending_back_a_read_already_held_marks_it_a_duplicate(db_session, metered, tmp_path):
+    """The CIS import's bulk path applies the intake's duplicate rule: a read the CIS sends back that we
+    already hold (same meter, register, time and reading, from a hand-held) is kept as its duplicate,
+    off the chain, never billed twice."""
+    from server.cis.importer import import_files
+
+    metered(dials=6, decimals=1, serial="DUP-1")
+    at = dt.datetime(2026, 10, 1, 16, tzinfo=UTC)
+    held = intake_reads(
+        db_session=db_session,
+        reads=[
+            ReadIn(
+                meter_serial="DUP-1", read_at=at, reading=12345, form=ReadingForm.DIGITS, idempotency_key="k1"
+            )
+        ],
+        source=ReadSource.HANDHELD,
+        actor="t",
+    )
+    (tmp_path / "reads.csv").write_text(
+        "meter_serial,read_at,reading\nDUP-1,2026-10-01T16:00:00Z,1234.5\nDUP-1,2026-11-01T16:00:00Z,1240.0\n",
+        encoding="utf-8",
+    )
+    result = import_files(db_session, [tmp_path / "reads.csv"], zone=dt.UTC, actor="test")
+    assert result.duplicates == 1
+    echo = db_session.scalar(select(MeterRead).where(MeterRead.source == "cis", MeterRead.read_at == at))
+    assert echo.duplicate_of_id == held.outcomes[0].read_id and echo.validation == "duplicate"
+    later = db_session.scalar(select(MeterRead).where(MeterRead.source == "cis", MeterRead.read_at > at))
+    assert later.prev_read_id == held.outcomes[0].read_id and round(later.use, 1) == 5.5
