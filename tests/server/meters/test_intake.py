@@ -97,6 +97,7 @@ def test_reading_inside_the_tablets_range_raises_no_reread(db_session, metered, 
         "csfr_id": tech.code,
         "device_id": "tab-1",
         "completed_at": at.isoformat(),
+        "fields": {"curb_stop_position": "open"},
         "readings": [{"meter_id": facts.meter_id, "value": check.value, "read_at": at.isoformat()}],
     }
     outcome = sync._ingest_result(db_session, f"result:{order.id}:{rid}", doc, tech, "sync:test")
@@ -296,6 +297,7 @@ def test_every_source_lands_a_read_in_the_same_units(
         "csfr_id": tech.code,
         "device_id": "tab-1",
         "completed_at": "2026-10-09T17:00:00Z",
+        "fields": {"curb_stop_position": "closed"},
         "readings": [{"meter_id": str(meter.id), "value": typed.value, "read_at": "2026-10-09T17:00:00Z"}],
     }
     assert sync._ingest_result(db_session, f"result:{order.id}:{rid}", doc, tech, "sync:t").startswith(
@@ -372,6 +374,7 @@ def test_a_tablet_reading_for_an_unknown_meter_is_kept_for_review(db_session, me
         "csfr_id": tech.code,
         "device_id": "tab-1",
         "completed_at": "2026-10-09T17:00:00Z",
+        "fields": {"curb_stop_position": "open"},
         "readings": [{"meter_id": "999999", "value": 10, "read_at": "2026-10-09T17:00:00Z"}],
     }
     outcome = sync._ingest_result(db_session, f"result:{order.id}:{rid}", doc, tech, "sync:t")
