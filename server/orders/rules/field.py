@@ -41,7 +41,8 @@ def move_rule(move: MoveFacts, policy: Policy, run_date: dt.date) -> Decision | 
         order_type, what = OrderType.TURN_ON, "move-in: turn the water on and take the initial read"
     else:
         order_type, what = OrderType.TURN_OFF, "move-out: take the final read and turn the water off"
-    day = max(move.requested_date, run_date)
+    # Due on the day the customer asked for, even when that has passed (a late request, a missed run):
+    # planning then offers it as carried over with that day, never silently re-dated.
     who = f" for {move.customer_name}" if move.customer_name else ""
     return create(
         Rule.MOVES,
@@ -52,7 +53,7 @@ def move_rule(move: MoveFacts, policy: Policy, run_date: dt.date) -> Decision | 
             service_point_id=move.service_point_id,
             account_id=move.account_id,
             meter_id=move.meter_id,
-            scheduled_date=day,
+            scheduled_date=move.requested_date,
         ),
         source_id=move.request_id,
     )

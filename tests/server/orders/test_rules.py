@@ -367,6 +367,13 @@ def test_moves_are_ordered_within_the_lead_time():
     assert field.move_rule(out, POLICY, TUE).order.order_type is OrderType.TURN_OFF
 
 
+def test_a_late_move_request_keeps_its_requested_day():
+    """A move-in asked for yesterday is due yesterday (planning shows it as carried over), not re-dated."""
+    late = field.MoveFacts(2, "MR2", "move_in", TUE - dt.timedelta(days=1), 3, None, "Bo", 7)
+    d = field.move_rule(late, POLICY, TUE)
+    assert d.order.scheduled_date == TUE - dt.timedelta(days=1) and "requested for 2026-11-16" in d.reason
+
+
 def test_periodic_tests_by_size_and_the_open_ceiling():
     small = field.TestDueFacts(1, "S1", "5/8", 3, 5, dt.date(2016, 11, 17), None)  # due today
     big = field.TestDueFacts(
