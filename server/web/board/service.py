@@ -476,10 +476,15 @@ def count_work(*, db_session: Session, day: dt.date) -> int:
     return db_session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
 
+# The planner's reasons (routing.UnassignedReason, dispatch's skips) as a dispatcher reads them.
 REASONS = {
-    "no_skilled_technician": "no CSFR on shift has the skills",
-    "no_time": "no CSFR has time for it today",
-    "window_unreachable": "its appointment window cannot be reached",
+    "no_skilled_technician": "no CSFR on shift has every skill it needs",
+    "window_unreachable": "no skilled CSFR can reach its appointment window within the shift",
+    "over_capacity": "more work than the skilled CSFRs can do today",
+    "skill_short": "every CSFR with the skill is full while others have time",
+    "not_worth_overtime": "fits only in overtime, which costs more than it is worth",
+    "not_worth_travel": "fits in a shift, but the drive costs more than it is worth",
+    "day_full": "every CSFR who could do it is full, overtime included",
     "carry_over_not_included": "due on an earlier day; carry-over was not included in the plan",
     "on_hold": "on hold (a medical certificate or dispute on the account)",
     "appointment_on_another_day": "its appointment is on another day",
@@ -776,3 +781,49 @@ def _compute_streets(db_session: Session) -> list[list[list[float]]]:
         if len(line) >= 2:
             lines.append(line)
     return lines
+
+
+def find_waiting_order(*, db_session: Session, text: str, day: dt.date) -> WorkOrder | None:
+    """The order a dispatcher means by `text` (an order number, an account number, or an address) among
+    the work waiting on `day`, most urgent first; None when nothing waiting matches."""
+    words = text.strip()
+    if not words:
+        return None
+    query = _work_query(day).where(WorkOrder.review_hold == "")
+    if re.fullmatch(r"#?\d+", words):
+        number = words.lstrip("#")
+        query = query.where(or_(WorkOrder.id == int(number), Account.account_number == number))
+    else:
+        query = query.where(func.lower(ServicePoint.address).like(f"%{words.lower()}%"))
+    rank = {p.value: i for i, p in enumerate(Priority)}
+    rows = db_session.execute(query.limit(200)).all()
+    rows.sort(key=lambda r: (rank.get(r[0].priority, 99), r[0].id))
+    return rows[0][0] if rows else None
+
+
+@dataclass
+class Change:
+    """How a draft differs from the plan in force for one order."""
+
+    order_id: int
+    from_code: str
+    to_code: str
+    from_at: dt.datetime | None
+    to_at: dt.datetime | None
+
+
+def plan_changes(*, before: DispatchPlan, after: DispatchPlan, shift_min: int = 5) -> list[Change]:
+    """Orders a draft moves to another CSFR, or by more than `shift_min` minutes, against the plan in force."""
+    old = {v["order_id"]: (r["technician_code"], v["arrival_at"]) for r in before.routes for v in r["visits"]}
+    out = []
+    for route in after.routes:
+        for visit in route["visits"]:
+            was = old.get(visit["order_id"])
+            now_at = dt.datetime.fromisoformat(visit["arrival_at"])
+            if was is None:
+                out.append(Change(visit["order_id"], "", route["technician_code"], None, now_at))
+                continue
+            then_at = dt.datetime.fromisoformat(was[1])
+            if was[0] != route["technician_code"] or abs((now_at - then_at).total_seconds()) > shift_min * 60:
+                out.append(Change(visit["order_id"], was[0], route["technician_code"], then_at, now_at))
+    return out

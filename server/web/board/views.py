@@ -449,3 +449,86 @@ def publish_plan(
         ok=True,
         changed=True,
     )
+
+
+@router.post("/emergency", response_class=HTMLResponse)
+def emergency_preview(
+    request: Request,
+    principal: Editor,
+    db_session: DbSession,
+    day: Annotated[str, Form(max_length=10)],
+    what: Annotated[str, Form(max_length=100)],
+) -> Response:
+    """Emergency: find the waiting order (order, account or address), insert it into the day's published plan
+    without reshuffling anyone's promised work (dispatch's `replan_rest`), and show who gets it and what
+    moves; nothing is dispatched until the dispatcher confirms (publishes the draft)."""
+    the_day = _day(day)
+    order = service.find_waiting_order(db_session=db_session, text=what, day=the_day)
+    if order is None:
+        return _toast(
+            request,
+            f"no waiting order matches {what!r} (order number, account number or address)",
+            ok=False,
+            status=422,
+        )
+    plan = dispatch_service.published_plan(db_session=db_session, plan_date=the_day)
+    if plan is None:
+        return _toast(
+            request, f"no published plan for {the_day}; plan and publish the day first", ok=False, status=409
+        )
+    try:
+        draft = dispatch_service.replan_rest(
+            db_session=db_session,
+            plan=plan,
+            now=utc_now(),
+            time_limit_s=dispatch_service.EMERGENCY_TIME_LIMIT_S,
+            seed=0,
+            actor=principal.name,
+            emergency_order_id=order.id,
+        )
+        db_session.commit()
+    except ApiError as exc:
+        db_session.rollback()
+        return _toast(request, exc.message, ok=False, status=exc.status)
+    placed = next(((r, v) for r in draft.routes for v in r["visits"] if v["order_id"] == order.id), None)
+    reason = next((u["reason"] for u in draft.unassigned if u["order_id"] == order.id), "")
+    response = render(
+        request,
+        "board/_emergency.html",
+        {
+            "order": order,
+            "draft": draft,
+            "placed": placed,
+            "reason": service.REASONS.get(reason, reason.replace("_", " ")),
+            "changes": [c for c in service.plan_changes(before=plan, after=draft) if c.order_id != order.id],
+        },
+    )
+    response.headers["HX-Trigger"] = "board-changed"
+    return response
+
+
+@router.post("/plans/{plan_id}/replan", response_class=HTMLResponse)
+def replan_rest(
+    request: Request,
+    plan_id: int,
+    principal: Editor,
+    db_session: DbSession,
+) -> Response:
+    """Re-plan the rest of a published day from now (done and in-progress work stays): a draft to review."""
+    try:
+        plan = dispatch_service.get_plan(db_session=db_session, plan_id=plan_id)
+        draft = dispatch_service.replan_rest(
+            db_session=db_session, plan=plan, now=utc_now(), time_limit_s=5.0, seed=0, actor=principal.name
+        )
+        db_session.commit()
+    except ApiError as exc:
+        db_session.rollback()
+        return _toast(request, exc.message, ok=False, status=exc.status)
+    changes = service.plan_changes(before=plan, after=draft)
+    return _toast(
+        request,
+        f"re-planned: draft #{draft.id} moves {len(changes)} stops and leaves {len(draft.unassigned)} unassigned; "
+        "review it, then publish",
+        ok=True,
+        changed=True,
+    )

@@ -289,3 +289,46 @@ def test_map_data_and_streets_from_the_districts_geometry(
     streets = me.client.get("/board/streets.json").json()["streets"]
     pine = [line for line in streets if all(abs(p[0] - 38.6) < 1e-6 for p in line)]
     assert pine and pine[0][0][1] < pine[0][-1][1]
+
+
+def test_emergency_shows_who_gets_it_and_dispatches_on_confirm(
+    browser, make_technician, make_order, db_session
+):
+    """An emergency typed by order number is inserted into the published plan as a draft; the page says who
+    gets it and when; nothing is dispatched until the dispatcher confirms."""
+    from server.dispatch.service import make_plan, publish
+    from server.timezone import local_today
+
+    day = local_today() + dt.timedelta(days=1)  # a day still ahead, whenever the test runs
+    tech = make_technician(code="E01", skills=["read", "emergency"])
+    for _ in range(3):
+        make_order(scheduled_date=day)
+    plan = make_plan(
+        db_session=db_session, plan_date=day, service_area="", time_limit_s=1.0, seed=0, actor="t"
+    )
+    publish(db_session=db_session, plan=plan, actor="t")
+    db_session.commit()
+    urgent = make_order(
+        scheduled_date=day, order_type="emergency", priority="emergency", required_skills=["emergency"]
+    )
+    db_session.commit()
+    me = browser(Role.DISPATCHER)
+    preview = me.post("/board/emergency", data={"day": day.isoformat(), "what": f"#{urgent.id}"})
+    assert preview.status_code == 200, preview.text
+    assert "E01" in preview.text and "gets it" in preview.text and "Confirm and dispatch" in preview.text
+    db_session.refresh(urgent)
+    assert urgent.status == "new"  # a preview only
+    draft_id = int(preview.text.split("/board/plans/")[1].split("/")[0])
+    version = int(preview.text.split('name="version" value="')[1].split('"')[0])
+    confirmed = me.post(f"/board/plans/{draft_id}/publish", data={"version": version})
+    assert confirmed.status_code == 200, confirmed.text
+    db_session.refresh(urgent)
+    assert (urgent.status, urgent.technician_id) == ("dispatched", tech.id)
+
+
+def test_emergency_that_matches_nothing_says_so(browser, crew):
+    """An emergency search that finds no waiting order is refused naming what was typed."""
+    response = browser(Role.DISPATCHER).post(
+        "/board/emergency", data={"day": DAY.isoformat(), "what": "99 Nowhere Ln"}
+    )
+    assert response.status_code == 422 and "99 Nowhere Ln" in response.text
