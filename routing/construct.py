@@ -167,6 +167,10 @@ def construct(
         rest = [v for v in allowed[i] if v not in nearest]
         best: tuple[int, int, int, int] | None = None  # (added cost, v, position, new end)
         for group in (nearest, rest):
+            if best is not None:
+                # The nearest routes' best place costs overtime: only a colleague whose route ends
+                # early enough to take the stop within the shift can do better.
+                group = [v for v in group if ends[v] + stops[i].service_s <= techs[v].shift.end_s]
             for v in group:
                 route = routes[v]
                 prev_nodes = [n + 2 * v, *route]

@@ -164,6 +164,7 @@ def explain(problem: Problem, matrix: Sequence[Sequence[int]], plan: Plan, value
         return max(0, t.shift.end_s - t.shift.start_s - used)
 
     free = [free_of(v) for v in range(len(techs))]
+    waits = [by_tech[t.id].idle_s if t.id in by_tech else 0 for t in techs]
     explained: list[Unassigned] = []
     for old in plan.unassigned:
         i = index.get(old.stop_id)
@@ -183,7 +184,9 @@ def explain(problem: Problem, matrix: Sequence[Sequence[int]], plan: Plan, value
             pinned = (stop.pinned_technician,) if stop.pinned_technician else ()
             u = replace(base, reason=why, technician_ids=pinned)
         else:
-            u = _tried(problem, matrix, stop, i, allowed, nodes, end_of, free, values[i], simulate, base)
+            u = _tried(
+                problem, matrix, stop, i, allowed, nodes, end_of, free, waits, values[i], simulate, base
+            )
         explained.append(replace(u, detail=describe(u)))
     bottlenecks = _bottlenecks(problem, explained)
     idle = tuple(
@@ -203,6 +206,7 @@ def _tried(
     nodes: Sequence[Sequence[int]],
     end_of: Callable[[int], int],
     free: Sequence[int],
+    waits: Sequence[int],
     value: int,
     simulate: Callable[..., object],
     base: Unassigned,
@@ -225,17 +229,24 @@ def _tried(
         tech = techs[v]
         seq = list(nodes[v])
         latest = tech.shift.end_s + tech.max_overtime_s
-        if latest - end_of(v) + free[v] < stop.service_s and seq:
-            continue  # no room even counting its waits: the insertion cannot fit
+        if tech.max_work_s is not None:
+            latest = min(latest, tech.shift.start_s + tech.max_work_s)
+        # Room on the route: time before its latest end plus the waiting inside it. An insertion needs
+        # its service and its added travel out of that.
+        room = latest - end_of(v) + waits[v] if seq else latest - tech.shift.start_s
+        if room < stop.service_s:
+            continue
         prev = [n + 2 * v, *seq]
         old_overtime = max(0, end_of(v) - tech.shift.end_s) if seq else 0
         for p in range(len(seq) + 1):
+            nxt = seq[p] if p < len(seq) else n + 2 * v + 1
+            added = int(matrix[prev[p]][i]) + int(matrix[i][nxt]) - (int(matrix[prev[p]][nxt]) if seq else 0)
+            if added + stop.service_s > room:
+                continue
             sched = simulate(tech, v, [*seq[:p], i, *seq[p:]], problem.stops, matrix)
             if sched is None:
                 continue
             end_s = sched.end_s  # type: ignore[attr-defined]
-            nxt = seq[p] if p < len(seq) else n + 2 * v + 1
-            added = int(matrix[prev[p]][i]) + int(matrix[i][nxt]) - (int(matrix[prev[p]][nxt]) if seq else 0)
             overtime = max(0, end_s - tech.shift.end_s) - old_overtime
             if overtime <= 0:
                 if in_shift is None or added < in_shift[0]:
