@@ -257,22 +257,22 @@ def _tried(
         reason = UnassignedReason.NOT_WORTH_TRAVEL if in_shift[0] >= value else UnassignedReason.DAY_FULL
         if reason is UnassignedReason.NOT_WORTH_TRAVEL:
             return replace(base, reason=reason, technician_ids=(in_shift[1],), short_s=in_shift[0])
-    if with_overtime is not None:
-        return replace(
-            base,
-            reason=UnassignedReason.NOT_WORTH_OVERTIME,
-            technician_ids=(with_overtime[1],),
-            short_s=with_overtime[0],
-        )
-    # Nobody allowed has room. A skill bottleneck when others, without the skill, have time to spare.
+    # No allowed route has room in its shift. A skill bottleneck when others, without the skill, have
+    # time to spare (the cause a dispatcher can act on, even where overtime could squeeze it in).
     allowed_set = set(allowed)
     others_idle = [
         v for v in range(len(techs)) if v not in allowed_set and free[v] >= max(IDLE_MIN_S, stop.service_s)
     ]
     if stop.pinned_technician is None and stop.required_skills and others_idle:
         scarce = tuple(sorted(k for k in stop.required_skills if not all(k in t.skills for t in techs)))
+        if scarce:
+            return replace(base, reason=UnassignedReason.SKILL_SHORT, technician_ids=ids, skills=scarce)
+    if with_overtime is not None:
         return replace(
-            base, reason=UnassignedReason.SKILL_SHORT, technician_ids=ids, skills=scarce or base.skills
+            base,
+            reason=UnassignedReason.NOT_WORTH_OVERTIME,
+            technician_ids=(with_overtime[1],),
+            short_s=with_overtime[0],
         )
     return replace(base, reason=UnassignedReason.DAY_FULL, technician_ids=ids)
 
