@@ -100,7 +100,7 @@ class SyncRunner:
         seq_before = self.store.update_seq
         try:
             with self.remote_factory() as remote:
-                Sync(self.store, remote).run_once()
+                result = Sync(self.store, remote).run_once()
         except AuthError as exc:
             self.state.set(SyncStatus.ERROR, f"credentials refused ({exc}); sign in again")
             raise
@@ -119,6 +119,8 @@ class SyncRunner:
             }
         )
         self.rounds += 1
+        # Never silent: what sync could not prove landed stays on screen until it does.
+        self.state.set_problems([f"{p.doc_id} {p.direction} {p.kind}: {p.reason}" for p in result.problems])
         self.state.set(SyncStatus.SYNCED, synced_at=now)
         self.on_synced()
         return True

@@ -30,6 +30,15 @@ class SyncState(Observable):
         self.last_sync_at: dt.datetime | None = None
         self.message = ""
         self.pushed_seq = 0  # local store sequence known to be on the server
+        # Documents sync could not prove are on the other side ("result:... refused: ..."); kept in
+        # the store and reported to the server until they land (mobile.sync.Store.sync_problems).
+        self.problems: list[str] = []
+
+    def set_problems(self, problems: list[str]) -> None:
+        """Replace the list of open sync problems (one line each)."""
+        if problems != self.problems:
+            self.problems = list(problems)
+            self.changed()
 
     def set(self, status: SyncStatus, message: str = "", *, synced_at: dt.datetime | None = None) -> None:
         """Move to `status`; a sync time marks a completed two-way sync."""
@@ -59,4 +68,7 @@ class SyncState(Observable):
             SyncStatus.ERROR: "Sync error",
         }[self.status]
         suffix = f" - {self.message}" if self.message and self.status is SyncStatus.ERROR else ""
+        if self.problems:
+            count = len(self.problems)
+            suffix += f" · {count} document{'s' if count != 1 else ''} not on the server"
         return f"{text} · last sync {when}{suffix}"

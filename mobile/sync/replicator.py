@@ -587,7 +587,7 @@ class Sync:
                 lacking = {(d, r) for d, e in diff.items() for r in e.get("missing", [])}
                 landed += [key for key in refused if key not in lacking]
             self.store.clear_sync_problems(direction, landed)
-            still = set(retry) - set(landed)
+            still = (set(retry) | set(refused)) - set(landed)
             rows = [r for r in _problems(attempt, refusals=attempt.forbidden) if (r["id"], r["rev"]) in still]
             listed = {(r["id"], r["rev"]) for r in rows}
             rows += [

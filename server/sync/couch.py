@@ -35,6 +35,10 @@ VALIDATE_DOC_UPDATE = """function (newDoc, oldDoc, userCtx, secObj) {
   throw({forbidden: 'a tablet may create only result: and event: documents; ' + id + ' belongs to the server'});
 }"""
 
+# Each tablet reports its open sync problems here (mobile.sync.replicator.REPORT_ID): a `_local`
+# document, so it neither replicates nor passes validation.
+SYNC_REPORT_ID = "_local/curbstop-sync-report"
+
 
 class CouchError(RuntimeError):
     """CouchDB answered with an error; `status` and `reason` say which."""
@@ -162,3 +166,13 @@ class CouchAdmin:
         if design is not None:
             body["_rev"] = design["_rev"]
         self.put_doc(db, body)
+
+    def sync_report(self, db: str) -> dict[str, Any]:
+        """Each device's open sync problems in `db`, as its tablet last reported them ({} if none)."""
+        resp = self.client.get(f"/{db}/{SYNC_REPORT_ID}")
+        if resp.status_code == 404:
+            return {}
+        if resp.status_code != 200:
+            raise CouchError(resp.status_code, resp.text[:200], f"GET {db}/{SYNC_REPORT_ID}")
+        devices = resp.json().get("devices", {})
+        return dict(devices) if isinstance(devices, dict) else {}

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from fastapi import APIRouter
 from sqlalchemy import func, select
 
 from contracts.codes import Role
+from server.config import Settings
 from server.deps import AppSettings, CurrentPrincipal, DbSession, Staff
 from server.errors import ApiError, forbidden
 from server.sync import service
+from server.sync.couch import CouchError
 from server.sync.models import FieldResult, OrderPublication, SyncCheckpoint
 from server.sync.runner import admin_from
 from server.technicians.models import Technician
@@ -40,13 +43,49 @@ def sync_session(principal: CurrentPrincipal, db_session: DbSession, settings: A
         admin.close()
 
 
-@router.get("/status", summary="Follower checkpoints, publications and ingested documents. Staff.")
-def sync_status(_: Staff, db_session: DbSession) -> dict[str, Any]:
+@router.get(
+    "/status",
+    summary="Follower checkpoints, publications, ingested documents and each tablet's open sync problems. Staff.",
+)
+def sync_status(_: Staff, db_session: DbSession, settings: AppSettings) -> dict[str, Any]:
+    checkpoints = list(db_session.scalars(select(SyncCheckpoint).order_by(SyncCheckpoint.database)))
+    techs = db_session.scalars(
+        select(Technician).where(Technician.active.is_(True)).order_by(Technician.code)
+    )
+    devices, devices_error = _device_reports([service.database_for(t) for t in techs], settings)
     return {
         "checkpoints": [
             {"database": c.database, "last_seq": c.last_seq, "updated_at": c.updated_at.isoformat()}
-            for c in db_session.scalars(select(SyncCheckpoint).order_by(SyncCheckpoint.database))
+            for c in checkpoints
         ],
         "published_orders": db_session.scalar(select(func.count()).select_from(OrderPublication)) or 0,
         "ingested_documents": db_session.scalar(select(func.count()).select_from(FieldResult)) or 0,
+        # What tablets could not prove reached the server (or the server refused), as they report it.
+        "sync_problems": sum(len(d["problems"]) for d in devices),
+        "devices": devices,
+        "devices_error": devices_error,
     }
+
+
+def _device_reports(databases: list[str], settings: Settings) -> tuple[list[dict[str, Any]], str | None]:
+    """Each device's report in the CSFR databases; an unreachable CouchDB is an error, not a 500."""
+    admin = admin_from(settings)
+    if admin is None:
+        return [], None
+    devices: list[dict[str, Any]] = []
+    try:
+        for database in databases:
+            for device, entry in sorted(admin.sync_report(database).items()):
+                devices.append(
+                    {
+                        "database": database,
+                        "device": device,
+                        "reported_at": entry.get("reported_at"),
+                        "problems": list(entry.get("problems", [])),
+                    }
+                )
+    except (CouchError, httpx.HTTPError) as exc:
+        return devices, f"CouchDB could not be read: {exc}"
+    finally:
+        admin.close()
+    return devices, None

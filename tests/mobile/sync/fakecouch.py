@@ -4,13 +4,16 @@ It is a fake, named as one: a `Store` answers the replication endpoints the way 
 where pouchdb-server differs. Sequences are opaque strings (``"<n>-g1AAAA<random>"``) that sort
 neither by text nor by number, a `since` the fake did not hand out is a 400 (so seq arithmetic
 fails loudly), pages may replay their previous row (as a cluster does), `_bulk_docs` answers only
-failures, and `_bulk_get` can be switched off to exercise the ``open_revs`` fallback.
+failures, and `_bulk_get` can be switched off to exercise the ``open_revs`` fallback. With `drop`
+set, `_bulk_docs` silently stores nothing of the documents it matches and still answers ``201 []``
+(what pouchdb-server 4.2.0 did under validation before the project's patch).
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -31,6 +34,8 @@ class FakeCouch:
         self.bulk_get_supported = bulk_get
         self.tokens: dict[str, int] = {"0": 0}
         self.requests: list[tuple[str, str]] = []
+        self.drop: Callable[[dict[str, Any]], bool] | None = None
+        self.dropped: list[tuple[str, str]] = []
 
     def transport(self) -> httpx.MockTransport:
         """The transport to hand to RemoteDB."""
@@ -86,7 +91,11 @@ class FakeCouch:
                 return httpx.Response(404, json={"error": "not_found", "reason": "missing"})
             return httpx.Response(200, json={"results": self.store.bulk_get(body["docs"])})
         if rest[0] == "_bulk_docs":
-            result = self.store.bulk_docs_replicated(body["docs"])
+            docs = body["docs"]
+            if self.drop is not None:
+                self.dropped += [(d["_id"], d["_rev"]) for d in docs if self.drop(d)]
+                docs = [d for d in docs if not self.drop(d)]
+            result = self.store.bulk_docs_replicated(docs)
             return httpx.Response(201, json=result.errors)  # CouchDB 3: only the failures
         doc_id = "/".join(rest)
         if request.method == "GET" and "open_revs" in params:

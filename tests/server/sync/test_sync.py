@@ -273,3 +273,31 @@ def test_session_endpoint_gives_a_csfr_their_database(client, app, login, couch,
     with httpx.Client(auth=(body["username"], body["password"]), timeout=10) as c:
         assert c.get(f"{body['couchdb_url']}/{body['database']}").status_code == 200
     assert client.get("/api/sync/session", headers=login(Role.DISPATCHER)).status_code == 403
+
+
+def test_status_reports_what_tablets_could_not_land(client, app, login, admin, couch, tech, settings):
+    """GET /api/sync/status lists each tablet's open sync problems (here: a refused edit of a result),
+    as the tablet reports them in its database; with nothing wrong the list is empty."""
+    from mobile.sync import RemoteDB, Store, Sync
+
+    configured = Settings(
+        var_dir=settings.var_dir,
+        secret_key=SECRET,
+        couchdb_url=f"{couch.url.replace('://', f'://{couch.username}:{couch.password}@')}",
+    )
+    app.dependency_overrides[get_settings] = lambda: configured
+    db = service.provision(admin=admin, tech=tech, secret=SECRET)
+    headers = login(Role.DISPATCHER)
+    assert client.get("/api/sync/status", headers=headers).json()["sync_problems"] == 0
+    store = Store()
+    rev = store.put({"_id": "result:1:x", "doc_type": "result", "outcome": "completed"})
+    with RemoteDB(couch.url, db, auth=(db, service.couch_password(db, SECRET))) as remote:
+        sync = Sync(store, remote)
+        sync.run_once()
+        store.put({"_id": "result:1:x", "_rev": rev, "doc_type": "result", "outcome": "unable_to_complete"})
+        sync.run_once()
+    status = client.get("/api/sync/status", headers=headers).json()
+    assert status["sync_problems"] == 1 and status["devices_error"] is None
+    [device] = [d for d in status["devices"] if d["database"] == db]
+    assert device["device"] == store.uuid
+    assert device["problems"][0]["id"] == "result:1:x" and device["problems"][0]["kind"] == "refused"
