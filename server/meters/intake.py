@@ -37,7 +37,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, insert, select, update
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from contracts.codes import CLOSED_STATUSES, OPEN_STATUSES, OrderType, ReadSource
 from server.accounts.models import Account
@@ -96,7 +96,7 @@ class ReadingForm(StrEnum):
 def to_displayed(value: float, form: ReadingForm, decimals: int) -> float:
     """A reading in the stored convention (displayed, decimals applied) from the sender's form."""
     if form is ReadingForm.DIGITS:
-        return round(value) / 10**decimals
+        return round(value) / float(10**decimals)
     return value
 
 
@@ -406,7 +406,12 @@ def _questioned_read(
 
 
 def confirms(
-    questioned: MeterRead, reading: float, read_at: dt.datetime, meter: Meter, policy: Policy
+    db_session: Session,
+    questioned: MeterRead,
+    reading: float,
+    read_at: dt.datetime,
+    meter: Meter,
+    policy: Policy,
 ) -> tuple[bool, str]:
     """Whether a reread's `reading` confirms the read in question, and why (see the module docstring
     and policy.toml [reads] confirm_use_factor / confirm_margin_gallons)."""
@@ -423,7 +428,7 @@ def confirms(
     )
     if use < 0:
         return False, f"the register is {units.volume(-use)} behind the read in question"
-    interval_days = _interval_days(questioned)
+    interval_days = _interval_days(db_session, questioned)
     norm, _ = read_norm(questioned.norm, questioned.norm_count, questioned.recent_mean)
     daily = max(questioned.use or 0.0, norm or 0.0) / interval_days
     days = max((read_at - questioned.read_at).total_seconds() / 86400, 0.0)
@@ -437,12 +442,11 @@ def confirms(
     return verdict, why
 
 
-def _interval_days(read: MeterRead) -> float:
+def _interval_days(db_session: Session, read: MeterRead) -> float:
     """Days the read's use covers (from the read before it on the chain); a month when unknown."""
     if read.prev_read_id is None or read.use is None:
         return DEFAULT_INTERVAL_DAYS
-    session = object_session(read)
-    prev = session.get(MeterRead, read.prev_read_id) if session is not None else None
+    prev = db_session.get(MeterRead, read.prev_read_id)
     if prev is None:
         return DEFAULT_INTERVAL_DAYS
     return max((read.read_at - prev.read_at).total_seconds() / 86400, 1.0)
@@ -566,7 +570,7 @@ def intake_reads(
         elif questioned is not None:
             said = describe_read(register_of(meter), float(questioned.reading), questioned.read_at, zone)
             mine = describe_read(register_of(meter), value, at, zone)
-            confirmed, why = confirms(questioned, value, at, meter, policy)
+            confirmed, why = confirms(db_session, questioned, value, at, meter, policy)
             if confirmed:
                 row.confirms_read_id = questioned.id
                 row.validation = "confirms"
