@@ -100,6 +100,7 @@ class PortWorker(threading.Thread):
         self.status = PortStatus(url)
         self._halt = threading.Event()
         self._routes_owed_at: float | None = None  # when to try loading the docked device's routes again
+        self._last_route_error: tuple[str, str] | None = None
 
     def stop(self) -> None:
         """Leave the loop at the next read timeout."""
@@ -244,11 +245,16 @@ class PortWorker(threading.Thread):
 
     def _routes(self, device_id: str) -> bytes | None:
         try:
-            return self.client.routes_blob(device_id)
+            blob = self.client.routes_blob(device_id)
+            self._last_route_error = None
+            return blob
         except ServerError as exc:
-            # The server's own words ("hand-held HH-0009 is not registered ..."), not a status line.
-            log.error("device %s: routes not loaded this dock: %s", device_id, exc)
-            self.status.errors.append(str(exc))
+            # The server's own words ("hand-held HH-0009 is not registered ..."), not a status line;
+            # once per device and message, not at every retry while it stays docked.
+            if self._last_route_error != (device_id, str(exc)):
+                self._last_route_error = (device_id, str(exc))
+                log.error("device %s: routes not loaded this dock: %s", device_id, exc)
+                self.status.errors = [*self.status.errors[-19:], str(exc)]
             return None
         except (httpx.HTTPError, ValueError) as exc:
             log.warning("device %s: routes not loaded this dock, server unavailable: %s", device_id, exc)
