@@ -147,9 +147,10 @@ class MeterFacts(BaseModel):
 
 
 class ServicePointFacts(BaseModel):
-    """Where the work is, safe for a tablet that may be lost in the field."""
+    """Where the work is, safe for a tablet that may be lost in the field (typed: a key the tablet does
+    not know is ignored, never carried along untyped)."""
 
-    model_config = ConfigDict(frozen=True, extra="allow")
+    model_config = ConfigDict(frozen=True)
 
     service_point_id: str
     address: str
