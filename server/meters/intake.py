@@ -41,7 +41,6 @@ from sqlalchemy.orm import Session
 
 from contracts.codes import CLOSED_STATUSES, OPEN_STATUSES, OrderType, ReadSource
 from server.accounts.models import Account
-from server.config import get_settings
 from server.db import utcnow
 from server.meters.derive import derive_pending, on_chain
 from server.meters.models import Meter, MeterRead
@@ -63,6 +62,7 @@ from server.orders.rules.reads import (
     to_gallons,
 )
 from server.orders.schemas import OrderCreate
+from server.timezone import utility_zone
 
 __all__ = [
     "Expected",
@@ -171,11 +171,6 @@ class ReadIntakeError(ValueError):
         shown = "; ".join(self.problems[:10])
         more = f"; and {len(self.problems) - 10} more" if len(self.problems) > 10 else ""
         super().__init__(f"{shown}{more}")
-
-
-def utility_zone() -> ZoneInfo:
-    """The zone dates in reasons are given in (setting `timezone`)."""
-    return ZoneInfo(get_settings().timezone)
 
 
 def register_of(meter: Meter) -> Register:
