@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     policy_file: Path | None = Field(
         default=None, description="order-generation policy (TOML); default built in"
     )
+    rates_file: Path | None = Field(
+        default=None, description="rate schedules (TOML); default server/adjustments/rates.toml"
+    )
+    adjustments_policy_file: Path | None = Field(
+        default=None, description="adjustment policy (TOML); default server/adjustments/policy.toml"
+    )
     tile_url: str = Field(
         default="",
         description="map tile server URL template for the office pages, e.g. https://tiles.example.com/{z}/{x}/{y}.png; "

@@ -1,0 +1,1 @@
+"""Curbstop server: bills, rate schedules, rating, and billing adjustments with their approval workflow."""
