@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -53,8 +54,10 @@ async def web_principal(request: Request, db_session: DbSession, settings: AppSe
         else await run_in_threadpool(lambda: service.principal_of(db_session=db_session, token=token))
     )
     if principal is None or token is None:
-        if request.method in UNSAFE_METHODS and request.headers.get("HX-Request") is None:
-            raise SignInRequired(request.headers.get("HX-Current-URL") or "/")
+        if request.method in UNSAFE_METHODS:
+            # After signing in, go back to the page the form was on, not to the form's (POST-only) URL.
+            back = urlsplit(request.headers.get("HX-Current-URL") or request.headers.get("Referer") or "/")
+            raise SignInRequired(back.path + (f"?{back.query}" if back.query else ""))
         raise SignInRequired(_next_url(request))
     secret = settings.resolved_secret_key()
     if request.method in UNSAFE_METHODS:

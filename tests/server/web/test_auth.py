@@ -187,3 +187,15 @@ def test_web_sessions_table_matches_its_model(fresh_engine):
     with fresh_engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert [d for d in diff if "web_sessions" in repr(d)] == []
+
+
+def test_expired_session_on_a_form_post_returns_to_the_page_after_sign_in(client):
+    """An htmx POST without a session sends the person to sign in and back to the page they were on."""
+    response = client.post(
+        "/board/plan",
+        data={"day": "2026-12-02"},
+        headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/board?day=2026-12-02"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"] == "/login?next=%2Fboard%3Fday%3D2026-12-02"
