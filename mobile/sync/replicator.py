@@ -42,18 +42,23 @@ REPLICATOR = "curbstop-mobile-sync"
 CHECKPOINT_VERSION = 1
 HISTORY_LIMIT = 50  # sessions kept in a checkpoint's history, as CouchDB does
 DEFAULT_BATCH_SIZE = 500
+DEFAULT_MAX_REQUEST_BYTES = 1 << 20
 # Per-document errors that are final: report, count, never retry (SYNC-NOTES).
 REJECTED = frozenset({"forbidden", "unauthorized"})
 
 
-def replication_id(source_id: str, target_id: str, doc_ids: Sequence[str] | None = None) -> str:
+def replication_id(
+    source_id: str, target_id: str, doc_ids: Sequence[str] | None = None, *, attachments: bool = True
+) -> str:
     """md5 of canonical JSON of the version, both peer ids (direction = their order) and the filter."""
-    spec = {
+    spec: dict[str, Any] = {
         "version": CHECKPOINT_VERSION,
         "source": source_id,
         "target": target_id,
         "filter": {"doc_ids": sorted(doc_ids)} if doc_ids is not None else None,
     }
+    if not attachments:
+        spec["filter"] = {**(spec["filter"] or {}), "attachments": False}
     return hashlib.md5(revtree.canonical_json(spec)).hexdigest()
 
 
@@ -127,15 +132,24 @@ class Replicator:
         batch_size: int = DEFAULT_BATCH_SIZE,
         doc_ids: Sequence[str] | None = None,
         prefetch: int = 2,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        attachments: bool = True,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if max_request_bytes < 1:
+            raise ValueError(f"max_request_bytes must be at least 1, got {max_request_bytes}")
+        # Attachment data per _bulk_docs request: what a cut can cost (a photo is ~400 KB of base64).
+        self.max_request_bytes = max_request_bytes
+        # False: a pass that leaves documents carrying new attachment data for a later full pass
+        # (its own replication id and checkpoint): what a metered link sends first.
+        self.attachments = attachments
         self.source = source
         self.target = target
         self.batch_size = batch_size
         self.prefetch = prefetch  # batches fetched ahead of the writer (0: strictly one at a time)
         self.doc_ids = list(doc_ids) if doc_ids is not None else None
-        self.id = replication_id(source.peer_id(), target.peer_id(), self.doc_ids)
+        self.id = replication_id(source.peer_id(), target.peer_id(), self.doc_ids, attachments=attachments)
         self.checkpoint_id = f"_local/{self.id}"
         self._log_revs: dict[str, str | None] = {}
         self._source_writable = True
@@ -288,11 +302,64 @@ class Replicator:
         if batch.requests:
             docs, batch.errors = self.source.bulk_get(batch.requests)
             batch.docs = _unique(docs)
+            if not self.attachments:  # left for the full pass
+                batch.docs = [d for d in batch.docs if not _attachment_bytes(d)]
         return batch
 
     def _write(self, docs: list[Doc], requests: list[Doc], result: ReplicationResult) -> None:
         if not docs:
             return
+        rejected: set[tuple[str, str]] = set()
+        sent: list[Doc] = []
+        for part in self._parts(docs):
+            part, failures = self._send(part, requests, result)
+            sent.extend(part)
+            rejected |= self._rejections(failures, part, result)
+        docs = sent
+        missing = self._not_stored(docs, rejected, result)
+        if missing:  # answered as written but not there: send those once more, then check again
+            for part in self._parts(missing):
+                result.bulk_docs_calls += 1
+                rejected |= self._rejections(self.target.bulk_docs(part), part, result)
+            missing = self._not_stored(missing, rejected, result)
+            for doc in missing:
+                result.unconfirmed.append(
+                    {
+                        "id": doc["_id"],
+                        "rev": doc["_rev"],
+                        "reason": "sent twice and answered as written, but the target does not have it",
+                    }
+                )
+        result.docs_written += len(docs) - len(rejected) - len(missing)
+
+    def _parts(self, docs: Sequence[Doc]) -> Iterator[list[Doc]]:
+        """The batch as requests of at most `max_request_bytes` of attachment data each.
+
+        Documents without attachment data go first (events and results without photos reach the
+        server before any photo), then documents with photos, smallest first, in requests that a
+        cut interrupts without losing the ones before: the next run's ``_revs_diff`` skips them.
+        A document larger than the limit goes alone.
+        """
+        light = [d for d in docs if not _attachment_bytes(d)]
+        heavy = sorted((d for d in docs if _attachment_bytes(d)), key=_attachment_bytes)
+        if light:
+            yield light
+        part: list[Doc] = []
+        size = 0
+        for doc in heavy:
+            n = _attachment_bytes(doc)
+            if part and size + n > self.max_request_bytes:
+                yield part
+                part, size = [], 0
+            part.append(doc)
+            size += n
+        if part:
+            yield part
+
+    def _send(
+        self, docs: list[Doc], requests: Sequence[Doc], result: ReplicationResult
+    ) -> tuple[list[Doc], list[Doc]]:
+        """One ``_bulk_docs`` request (stubs the target lacks are sent again inline); (docs sent, failures)."""
         result.bulk_docs_calls += 1
         try:
             failures = self.target.bulk_docs(docs)
@@ -305,22 +372,8 @@ class Replicator:
             retry = self._refetch_inline({str(i) for i in stubbed}, requests)
             result.bulk_docs_calls += 1
             failures = [f for f in failures if f.get("id") not in stubbed] + self.target.bulk_docs(retry)
-        rejected = self._rejections(failures, docs, result)
-        missing = self._not_stored(docs, rejected, result)
-        if missing:  # answered as written but not there: send those once more, then check again
-            result.bulk_docs_calls += 1
-            again = self._rejections(self.target.bulk_docs(missing), missing, result)
-            rejected |= again
-            missing = self._not_stored(missing, rejected, result)
-            for doc in missing:
-                result.unconfirmed.append(
-                    {
-                        "id": doc["_id"],
-                        "rev": doc["_rev"],
-                        "reason": "sent twice and answered as written, but the target does not have it",
-                    }
-                )
-        result.docs_written += len(docs) - len(rejected) - len(missing)
+            docs = [d for d in docs if d["_id"] not in stubbed] + retry
+        return docs, failures
 
     def _rejections(
         self, failures: Sequence[Doc], docs: Sequence[Doc], result: ReplicationResult
@@ -437,6 +490,12 @@ class Replicator:
                 backoff = min(backoff * 2, max_backoff_s)
 
 
+def _attachment_bytes(doc: Mapping[str, Any]) -> int:
+    """Bytes of inline attachment data (base64 text) the document carries."""
+    atts = doc.get("_attachments") or {}
+    return sum(len(a.get("data") or "") for a in atts.values() if isinstance(a, Mapping))
+
+
 def _unique(docs: Sequence[Doc]) -> list[Doc]:
     """Drop repeated (id, rev) pairs (pouchdb-server may merge or repeat `_bulk_get` answers)."""
     seen: set[tuple[str, str]] = set()
@@ -520,6 +579,8 @@ class Sync:
         batch_size: int = DEFAULT_BATCH_SIZE,
         should_resolve: Callable[[str], bool] | None = tablet_writes,
         device: str | None = None,
+        photos_last: bool = False,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     ) -> None:
         self.store = store
         self.remote = remote
@@ -528,7 +589,12 @@ class Sync:
         self.device = device or store.uuid
         local = LocalPeer(store)
         self.pull = Replicator(remote, local, batch_size=batch_size)
-        self.push = Replicator(local, remote, batch_size=batch_size)
+        self.push = Replicator(local, remote, batch_size=batch_size, max_request_bytes=max_request_bytes)
+        # Metered links: a first push leaves every document with photos for the full push after it,
+        # so the whole backlog of events and photo-less results lands before any photo is sent.
+        self.push_first = (
+            Replicator(local, remote, batch_size=batch_size, attachments=False) if photos_last else None
+        )
         self.error: BaseException | None = None
 
     def resolve(self) -> list[ConflictRecord]:
@@ -541,8 +607,11 @@ class Sync:
         pull = self.pull.run()
         self.settle_pull(pull)
         conflicts = self.resolve()
+        restored: list[ConflictRecord] = []
+        if self.push_first is not None:
+            restored += self.settle_push(self.push_first.run())
         push = self.push.run()
-        restored = self.settle_push(push)
+        restored += self.settle_push(push)
         problems = self.store.sync_problems()
         self.report(problems)
         return SyncResult(pull=pull, push=push, conflicts=conflicts, restored=restored, problems=problems)

@@ -11,6 +11,7 @@ set, `_bulk_docs` silently stores nothing of the documents it matches and still 
 
 from __future__ import annotations
 
+import gzip
 import json
 import secrets
 from collections.abc import Callable
@@ -55,7 +56,10 @@ class FakeCouch:
             return httpx.Response(404, json={"error": "not_found", "reason": "Database does not exist."})
         rest = parts[1:]
         params = request.url.params
-        body: Any = json.loads(request.content) if request.content else None
+        content = request.content
+        if request.headers.get("content-encoding") == "gzip":  # CouchDB 3 inflates gzip bodies
+            content = gzip.decompress(content)
+        body: Any = json.loads(content) if content else None
         if not rest:
             return httpx.Response(200, json={"db_name": self.db, "doc_count": self.store.doc_count()})
         if rest[0] == "_local":
