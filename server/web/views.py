@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+from types import FrameType
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -37,6 +39,31 @@ NODE_MODULES = REPO_ROOT / "node_modules"
 # so a server shutting down never waits long on open pages.
 STREAM_S = 300.0
 KEEPALIVE_S = 15.0
+
+
+# Set when uvicorn is asked to stop: open event streams end within a second, so stopping the server (Ctrl+C,
+# SIGTERM) never waits on open pages. uvicorn has no hook for this; like sse-starlette, wrap its handler.
+SERVER_EXITING = threading.Event()
+
+
+def _watch_server_exit() -> None:
+    try:
+        from uvicorn.server import Server
+    except ImportError:  # served by something else: streams end after STREAM_S
+        return
+    original = Server.handle_exit
+    if getattr(original, "curbstop_wrapped", False):
+        return
+
+    def handle_exit(self: Server, sig: int, frame: FrameType | None) -> None:
+        SERVER_EXITING.set()
+        original(self, sig, frame)
+
+    handle_exit.curbstop_wrapped = True  # type: ignore[attr-defined]
+    Server.handle_exit = handle_exit  # type: ignore[method-assign]
+
+
+_watch_server_exit()
 
 
 def _secure(request: Request) -> bool:
@@ -154,14 +181,18 @@ async def events(request: Request, _: Watcher, db_session: DbSession) -> Streami
     async def stream():  # type: ignore[no-untyped-def]
         loop = asyncio.get_running_loop()
         ends = loop.time() + STREAM_S
+        quiet_since = loop.time()
         async with BROKER.subscription() as queue:
             yield "retry: 2000\n: connected\n\n"
-            while loop.time() < ends:
+            while loop.time() < ends and not SERVER_EXITING.is_set():
                 try:
-                    message = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_S)
+                    message = await asyncio.wait_for(queue.get(), timeout=1.0)
                 except TimeoutError:
-                    yield ": keep-alive\n\n"
+                    if loop.time() - quiet_since >= KEEPALIVE_S:
+                        quiet_since = loop.time()
+                        yield ": keep-alive\n\n"
                     continue
+                quiet_since = loop.time()
                 yield f"event: changed\ndata: {json.dumps(message)}\n\n"
 
     return StreamingResponse(
