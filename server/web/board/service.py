@@ -179,6 +179,14 @@ class Board:
         return out
 
 
+@dataclass(frozen=True)
+class DayRef:
+    """The day and its plan in force, for parts of the board that need no timeline (the work list)."""
+
+    day: dt.date
+    plan: DispatchPlan | None
+
+
 def _local(day: dt.date, t: dt.time, zone: ZoneInfo) -> dt.datetime:
     return dt.datetime.combine(day, t, tzinfo=zone).astimezone(dt.UTC)
 

@@ -70,24 +70,41 @@ def _context(
     text: str = "",
     order_type: str = "",
     area: str = "",
+    part: str = "page",
 ) -> dict[str, Any]:
-    board = _board(db_session, day)
-    work, total = service.work_list(
-        db_session=db_session, day=day, plan=board.plan, text=text, order_type=order_type, area=area
-    )
-    return {
-        "board": board,
-        "glance": service.glance(db_session=db_session, board=board),
-        "work": work,
-        "work_total": total,
-        "filters": _filters(text, order_type, area),
-        "order_types": [t.value for t in OrderType],
-        "areas": service.areas(db_session=db_session),
+    """What the page (or one part of it, re-fetched on a change) shows; a part computes only its own."""
+    context: dict[str, Any] = {
         "can_edit": principal.role.value in {r.value for r in STAFF},
-        "technicians": [r.technician for r in board.rows],
+        "filters": _filters(text, order_type, area),
         "tile_url": get_settings().tile_url,
         "tile_attribution": get_settings().tile_attribution,
     }
+    if part == "work":
+        plan, _draft = service.plans_of_day(db_session=db_session, day=day)
+        context["board"] = service.DayRef(day=day, plan=plan)
+        context["technicians"] = _active_techs(db_session)
+    else:
+        board = _board(db_session, day)
+        context["board"] = board
+        context["technicians"] = [r.technician for r in board.rows]
+        if part in ("page", "glance"):
+            context["glance"] = service.glance(db_session=db_session, board=board)
+    if part in ("page", "work"):
+        work, total = service.work_list(
+            db_session=db_session,
+            day=day,
+            plan=context["board"].plan,
+            text=text,
+            order_type=order_type,
+            area=area,
+        )
+        context.update(
+            work=work,
+            work_total=total,
+            order_types=[t.value for t in OrderType],
+            areas=service.areas(db_session=db_session),
+        )
+    return context
 
 
 @router.get("", response_class=HTMLResponse)
@@ -120,7 +137,8 @@ def board_part(
         return render(
             request, "error.html", {"title": "Not found", "message": f"no part {part}"}, status_code=404
         )
-    return render(request, f"board/_{part}.html", _context(db_session, principal, _day(day), q, type, area))
+    context = _context(db_session, principal, _day(day), q, type, area, part=part)
+    return render(request, f"board/_{part}.html", context)
 
 
 @router.get("/map.json")
