@@ -193,6 +193,9 @@ class UnableCode(StrEnum):
     MEDICAL_CERTIFICATE_SHOWN = "medical_certificate_shown"
     DISPUTE_PENDING = "dispute_pending"
     CUSTOMER_NO_SHOW = "customer_no_show"
+    # The customer offered a payment plan at the door instead of the cut: the result carries the
+    # payment-arrangement form (contracts.forms.PaymentArrangementFields) for an advisor to approve.
+    ARRANGEMENT_OFFERED = "arrangement_offered"
 
 
 class ReadSource(StrEnum):

@@ -13,6 +13,7 @@ requires and is missing, or a value of the wrong type is a `FormMismatch` naming
 | `meter_test`    | meter test                                                     |
 | `investigation` | leak / high-bill, theft, emergency, meter exchange             |
 | `unable`        | any order the CSFR could not complete (the code is `ResultDoc.unable_code`) |
+| `payment_arrangement` | a non-pay shut-off or notice delivery where the customer offered a payment plan at the door instead (outcome `unable_to_complete`, code `arrangement_offered`) |
 
 Readings are not fields: every register reading travels in ``ResultDoc.readings`` (one path for reads);
 `check_result` says which forms need one.
@@ -20,12 +21,13 @@ Readings are not fields: every register reading travels in ``ResultDoc.readings`
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from contracts.codes import OrderType
+from contracts.codes import OrderType, UnableCode
 from contracts.couch import GeoPoint, ResultDoc
 
 
@@ -37,6 +39,7 @@ class FormKind(StrEnum):
     METER_TEST = "meter_test"
     INVESTIGATION = "investigation"  # leak / high bill, theft, emergency, exchange: findings and photos
     UNABLE = "unable"  # could not complete: the code and a note
+    PAYMENT_ARRANGEMENT = "payment_arrangement"  # a plan offered at the door instead of the cut
 
 
 FORM_FOR_TYPE: dict[OrderType, FormKind] = {
@@ -164,12 +167,41 @@ class InvestigationFields(FormFields):
     leak_location: str | None = Field(default=None, min_length=1, max_length=200)
     customer_informed: bool
     findings: str = Field(min_length=1, max_length=4000)
+    leak_repaired: bool = False  # the CSFR saw the leak repaired (the proof a leak credit needs)
 
     @model_validator(mode="after")
     def _leak_has_a_place(self) -> Self:
         if self.leak_found and not self.leak_location:
             raise ValueError("leak_location is required when leak_found is true")
         return self
+
+
+# Orders on which a customer may offer a payment plan at the door (the visit is about the debt).
+ARRANGEMENT_TYPES = frozenset({OrderType.SHUT_OFF_NONPAY, OrderType.NOTICE_DELIVERY})
+MAX_INSTALMENTS = 24
+
+
+class PaymentArrangementFields(FormFields):
+    """A payment plan the customer offered at the door (money in integer cents; an advisor approves it)."""
+
+    form: Literal[FormKind.PAYMENT_ARRANGEMENT] = FormKind.PAYMENT_ARRANGEMENT
+    down_payment_cents: int = Field(ge=0)  # paid or promised now
+    instalment_cents: int = Field(gt=0)  # each instalment
+    instalments: int = Field(ge=1, le=MAX_INSTALMENTS)
+    first_due_date: dt.date  # the first instalment's due date (utility calendar)
+    interval_days: int = Field(default=30, ge=7, le=31)  # between instalments
+    customer_name: str = Field(min_length=1, max_length=120)  # who made the offer
+    contact_phone: str | None = Field(default=None, max_length=32)
+
+    @property
+    def total_cents(self) -> int:
+        """Down payment plus every instalment."""
+        return self.down_payment_cents + self.instalment_cents * self.instalments
+
+    @property
+    def last_due_date(self) -> dt.date:
+        """The last instalment's due date."""
+        return self.first_due_date + dt.timedelta(days=self.interval_days * (self.instalments - 1))
 
 
 class UnableFields(FormFields):
@@ -179,7 +211,12 @@ class UnableFields(FormFields):
 
 
 CompletionFields = Annotated[
-    RereadFields | ServiceFields | MeterTestFields | InvestigationFields | UnableFields,
+    RereadFields
+    | ServiceFields
+    | MeterTestFields
+    | InvestigationFields
+    | UnableFields
+    | PaymentArrangementFields,
     Field(discriminator="form"),
 ]
 FORM_MODEL: dict[FormKind, type[FormFields]] = {
@@ -188,6 +225,7 @@ FORM_MODEL: dict[FormKind, type[FormFields]] = {
     FormKind.METER_TEST: MeterTestFields,
     FormKind.INVESTIGATION: InvestigationFields,
     FormKind.UNABLE: UnableFields,
+    FormKind.PAYMENT_ARRANGEMENT: PaymentArrangementFields,
 }
 
 
@@ -201,9 +239,14 @@ class FormMismatch(ValueError):
         self.message = message
 
 
-def form_for(order_type: OrderType, outcome: str) -> FormKind:
-    """The form a result of `outcome` ('completed' | 'unable_to_complete') on `order_type` must carry."""
-    return FormKind.UNABLE if outcome == "unable_to_complete" else FORM_FOR_TYPE[order_type]
+def form_for(order_type: OrderType, outcome: str, unable_code: UnableCode | None = None) -> FormKind:
+    """The form a result of `outcome` ('completed' | 'unable_to_complete') on `order_type` must carry
+    (a plan offered at the door, code `arrangement_offered`, carries the payment-arrangement form)."""
+    if outcome == "unable_to_complete":
+        return (
+            FormKind.PAYMENT_ARRANGEMENT if unable_code is UnableCode.ARRANGEMENT_OFFERED else FormKind.UNABLE
+        )
+    return FORM_FOR_TYPE[order_type]
 
 
 def _where(loc: tuple[int | str, ...]) -> str:
@@ -228,7 +271,12 @@ def parse_fields(form: FormKind, fields: dict[str, object]) -> FormFields:
 def check_result(*, order_type: OrderType, result: ResultDoc) -> FormFields:
     """The result's fields as its order type's form, with the form's rules that span the document
     (a reading where one is required, the curb stop and seal of a service change); FormMismatch else."""
-    form = form_for(order_type, result.outcome)
+    form = form_for(order_type, result.outcome, result.unable_code)
+    if form is FormKind.PAYMENT_ARRANGEMENT and order_type not in ARRANGEMENT_TYPES:
+        allowed = ", ".join(sorted(t.value for t in ARRANGEMENT_TYPES))
+        raise FormMismatch(
+            form, "unable_code", f"a payment plan is offered on a {allowed} order, not a {order_type.value}"
+        )
     fields = parse_fields(form, result.fields)
     if result.outcome != "completed":
         return fields

@@ -358,6 +358,39 @@ def import_cmd(
         console.print(f"newest reads validated: {result.rereads:,} reread orders raised")
 
 
+@app.command("export")
+def export_cmd(
+    since: Annotated[
+        str, typer.Option(help="records staged at or after this local day or time (YYYY-MM-DD[THH:MM])")
+    ],
+    fmt: Annotated[str, typer.Option("--format", help="csv or json")] = "csv",
+    out: Annotated[Path, typer.Option(help="directory to write the files into")] = Path("export"),
+) -> None:
+    """Write what goes back to the CIS (docs/cis-export.md): one file per message, each record once by id."""
+    from server.cis.export import records_since, write_files
+
+    if fmt not in ("csv", "json"):
+        err.print(f"[red]--format: {fmt!r} is not csv or json[/]")
+        raise typer.Exit(2)
+    try:
+        parsed = dt.datetime.fromisoformat(since)
+    except ValueError:
+        err.print(f"[red]--since: {since!r} is not a day or time (YYYY-MM-DD or YYYY-MM-DDTHH:MM)[/]")
+        raise typer.Exit(2) from None
+    start = parsed if parsed.tzinfo else parsed.replace(tzinfo=utility_zone())
+    _migrate()
+    with dbmod.session_factory()() as session:
+        records = records_since(db_session=session, since=start)
+        written = write_files(records, fmt=fmt, out=out)
+    table = Table(
+        title=f"CIS export since {format_local(start, fmt='%Y-%m-%d %H:%M')}: {len(records):,} record(s)"
+    )
+    table.add_column("file")
+    for path in written:
+        table.add_row(str(path))
+    console.print(table)
+
+
 @app.command("create-user")
 def create_user_cmd(
     username: str,

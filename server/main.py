@@ -18,6 +18,7 @@ from server.jobs.views import router as jobs_router
 from server.meters.views import router as meters_router
 from server.orders.generation_views import router as generation_router
 from server.orders.views import router as orders_router
+from server.results.views import router as results_router
 from server.sync.views import router as sync_router
 from server.technicians.views import router as technicians_router
 from server.web import views as web
@@ -75,6 +76,7 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
         dispatch_router,
         sync_router,
         generation_router,
+        results_router,
     ):
         app.include_router(router)
 

@@ -34,6 +34,7 @@ from server.orders.models import (
     ShutoffExclusion,
     WorkOrder,
 )
+from server.results.models import CisExportRecord, FieldOutcome, ResultPhoto, ReviewItem
 from server.sync.models import FieldResult, OrderPublication, SyncCheckpoint
 from server.technicians.models import Technician
 from server.web.models import WebSession
@@ -44,8 +45,10 @@ __all__ = [
     "AuditEvent",
     "Balance",
     "Base",
+    "CisExportRecord",
     "Customer",
     "DispatchPlan",
+    "FieldOutcome",
     "FieldResult",
     "GenerationDecision",
     "GenerationRun",
@@ -63,6 +66,8 @@ __all__ = [
     "PaymentArrangement",
     "ReadingRoute",
     "ReadingRouteStop",
+    "ResultPhoto",
+    "ReviewItem",
     "RouteAssignment",
     "ServicePoint",
     "ShutoffBatch",

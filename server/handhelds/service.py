@@ -26,6 +26,7 @@ from server.handhelds.models import (
 )
 from server.meters.intake import ReadIn, ReadingForm, ReadIntakeError, expected_reads, intake_reads
 from server.meters.models import Meter
+from server.results import service as results
 
 
 def _walk_order(points: list[tuple[int, float, float]]) -> list[int]:
@@ -351,6 +352,8 @@ def ingest_upload(
             f"{exc}; nothing was stored",
             fields=[{"field": "reads", "message": problem} for problem in exc.problems[:20]],
         ) from None
+    # One typed result (and review item) per read and skip (server/results), idempotent by read key.
+    results.record_from_handheld(db_session=db_session, reads=reads, intake=intake, station=station)
     outcome = UploadOutcome(
         accepted=intake.stored,
         duplicates=intake.duplicates,

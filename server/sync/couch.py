@@ -140,6 +140,13 @@ class CouchAdmin:
             raise CouchError(resp.status_code, resp.text[:200], f"GET {db}/{doc_id}")
         return dict(resp.json())
 
+    def get_attachment(self, db: str, doc_id: str, name: str) -> tuple[bytes, str]:
+        """An attachment's bytes and content type (CouchError when it is not there)."""
+        resp = self.client.get(f"{self._doc_path(db, doc_id)}/{quote(name, safe='')}")
+        if resp.status_code != 200:
+            raise CouchError(resp.status_code, resp.text[:200], f"GET {db}/{doc_id}/{name}")
+        return resp.content, resp.headers.get("content-type", "application/octet-stream")
+
     def put_doc(self, db: str, doc: dict[str, Any]) -> str:
         """Write a document (with `_rev` when updating); return its new revision."""
         result = self._call("PUT", self._doc_path(db, doc["_id"]), json=doc)

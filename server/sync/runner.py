@@ -8,6 +8,7 @@ import threading
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.config import Settings
+from server.results.service import fetch_photos
 from server.sync.couch import CouchAdmin, CouchConfig
 from server.sync.service import follow, provision_all, publish_pending
 
@@ -30,6 +31,7 @@ def sync_once(
             provision_all(db_session=session, admin=admin, secret=secret)
         published = publish_pending(db_session=session, admin=admin)
         followed = follow(db_session=session, admin=admin)
+        photos = fetch_photos(db_session=session, admin=admin)
     for error in published.errors + followed.errors:
         log.warning("sync: %s", error)
     return {
@@ -37,6 +39,7 @@ def sync_once(
         "withdrawn": published.withdrawn,
         "results": followed.results,
         "events": followed.events,
+        "photos": photos,
         "errors": len(published.errors) + len(followed.errors),
     }
 

@@ -44,6 +44,7 @@ from server.meters.models import Meter
 from server.orders import lifecycle
 from server.orders.lifecycle import LifecycleError, Via
 from server.orders.models import WorkOrder
+from server.results import service as results
 from server.sync.couch import CouchAdmin, CouchError
 from server.sync.models import FieldResult, OrderPublication, SyncCheckpoint
 from server.technicians.models import Technician
@@ -325,14 +326,14 @@ def _ingest_result(
             return f"kept: {exc.reason}"
     # The fields must be the completion form of the order's type (contracts.forms): nothing is applied else.
     try:
-        check_result(order_type=OrderType(order.order_type), result=result)
+        fields = check_result(order_type=OrderType(order.order_type), result=result)
     except FormMismatch as exc:
         return f"kept for review: {exc}"
     # Every reading through the one intake (duplicates, the reread it answers, the one classifier).
     # A reading it cannot take (an unknown meter, a value the register cannot show) keeps the whole
     # result for review: nothing of it is applied, and the outcome says why.
     try:
-        intake_reads(
+        intake = intake_reads(
             db_session=db_session,
             reads=[
                 ReadIn(
@@ -381,6 +382,18 @@ def _ingest_result(
         lifecycle.return_to_dispatch(
             db_session=db_session, order=order, actor=actor, via=Via.SYNC, reason=why
         )
+    # The one typed record of this outcome, its photos to copy and its review item (server/results).
+    results.record_from_tablet(
+        db_session=db_session,
+        doc_id=doc_id,
+        doc=doc,
+        result=result,
+        order=order,
+        fields=fields,
+        intake=intake,
+        database=database_for(tech),
+        technician_id=tech.id,
+    )
     return f"order {order.id} {target.value}"
 
 
