@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import AsyncIterator
 from types import FrameType
 from typing import Annotated
 from urllib.parse import urlencode
@@ -84,7 +85,9 @@ def home(request: Request, db_session: DbSession) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
-def _login_page(request: Request, *, next_url: str, error: str = "", username: str = "", status: int = 200):
+def _login_page(
+    request: Request, *, next_url: str, error: str = "", username: str = "", status: int = 200
+) -> HTMLResponse:
     value = service.new_login_csrf()
     response = render(
         request,
@@ -178,7 +181,7 @@ async def events(request: Request, _: Watcher, db_session: DbSession) -> Streami
     await run_in_threadpool(db_session.close)
     await run_in_threadpool(ensure_listener)
 
-    async def stream():  # type: ignore[no-untyped-def]
+    async def stream() -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
         ends = loop.time() + STREAM_S
         quiet_since = loop.time()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from contracts.codes import CLOSED_STATUSES, OrderStatus, OrderType, Priority
@@ -521,7 +521,7 @@ def work_list(
     words = text.strip()
     if words:
         like = f"%{words.lower()}%"
-        conditions = [
+        conditions: list[ColumnElement[bool]] = [
             func.lower(ServicePoint.address).like(like),
             func.lower(Account.account_number).like(like),
             func.lower(WorkOrder.order_type).like(like.replace(" ", "_")),
@@ -532,9 +532,15 @@ def work_list(
     total = db_session.scalar(select(func.count()).select_from(query.subquery())) or 0
     # Most urgent first: emergencies, then restores, ...; then the oldest.
     rank = {p.value: i for i, p in enumerate(Priority)}
-    rows = db_session.execute(query.order_by(WorkOrder.id).limit(2000)).all()
+    rows = list(db_session.execute(query.order_by(WorkOrder.id).limit(2000)).all())
     rows.sort(key=lambda r: (rank.get(r[0].priority, 99), r[0].scheduled_date or day, r[0].id))
-    planned_reason = {u["order_id"]: u["reason"] for u in plan.unassigned} if plan is not None else {}
+    # The plan's own words for a left-out order (`detail`, written by dispatch) when it has them; else
+    # the reason code in words here.
+    planned_reason = (
+        {u["order_id"]: u.get("detail") or REASONS.get(u["reason"], u["reason"]) for u in plan.unassigned}
+        if plan is not None
+        else {}
+    )
     techs = {tid: code for tid, code in db_session.execute(select(Technician.id, Technician.code))}
     items = []
     for order, sp, account_number in rows[:WORK_LIST_LIMIT]:
@@ -571,7 +577,7 @@ def _reason(order: WorkOrder, planned: str | None, day: dt.date) -> str:
             f": {order.status_reason}" if order.status_reason else ""
         )
     if planned is not None:
-        return REASONS.get(planned, planned.replace("_", " "))
+        return planned.replace("_", " ")
     if order.status_reason:
         return order.status_reason
     if order.technician_id is not None:
@@ -670,7 +676,9 @@ class MapData:
 
 def map_data(*, db_session: Session, board: Board, work: list[WorkItem]) -> MapData:
     """Routes in their CSFR's colour with stops by status, unassigned work, each CSFR's last place."""
-    routes, crew, points = [], [], []
+    routes: list[dict[str, Any]] = []
+    crew: list[dict[str, Any]] = []
+    points: list[list[float]] = []
     for row in board.rows:
         stops = [
             {
@@ -717,7 +725,7 @@ def map_data(*, db_session: Session, board: Board, work: list[WorkItem]) -> MapD
     points.extend([u["lat"], u["lon"]] for u in unassigned)
     points.extend([c["lat"], c["lon"]] for c in crew)
     if not points:
-        row = db_session.execute(
+        extent = db_session.execute(
             select(
                 func.min(ServicePoint.lat),
                 func.min(ServicePoint.lon),
@@ -725,7 +733,11 @@ def map_data(*, db_session: Session, board: Board, work: list[WorkItem]) -> MapD
                 func.max(ServicePoint.lon),
             )
         ).one()
-        points = [[row[0], row[1]], [row[2], row[3]]] if row[0] is not None else [[0, 0], [0, 0]]
+        points = (
+            [[extent[0], extent[1]], [extent[2], extent[3]]]
+            if extent[0] is not None
+            else [[0.0, 0.0], [0.0, 0.0]]
+        )
     lats = [p[0] for p in points]
     lons = [p[1] for p in points]
     return MapData(
@@ -804,7 +816,7 @@ def find_waiting_order(*, db_session: Session, text: str, day: dt.date) -> WorkO
     else:
         query = query.where(func.lower(ServicePoint.address).like(f"%{words.lower()}%"))
     rank = {p.value: i for i, p in enumerate(Priority)}
-    rows = db_session.execute(query.limit(200)).all()
+    rows = list(db_session.execute(query.limit(200)).all())
     rows.sort(key=lambda r: (rank.get(r[0].priority, 99), r[0].id))
     return rows[0][0] if rows else None
 

@@ -9,6 +9,7 @@ in the page; a stale edit (the order changed since the board was drawn) names wh
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -235,13 +236,16 @@ def move_stop(
     technician_id: Annotated[int, Form()],
     version: Annotated[int, Form()],
     day: Annotated[str, Form(max_length=10)],
-    arrive: Annotated[str, Form(max_length=5, pattern=r"^\d{1,2}:\d{2}$")],
+    arrive: Annotated[str, Form(max_length=20)],
 ) -> Response:
     """Put a stop on a CSFR's route at a time (drag on the timeline, or the drawer's form) and pin it there."""
     the_day = _day(day)
-    hours, minutes = (int(x) for x in arrive.split(":"))
-    if hours > 23 or minutes > 59:
-        return _toast(request, f"arrival {arrive!r} is not a time of day (HH:MM)", ok=False, status=422)
+    clock = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", arrive.strip())
+    if clock is None:
+        return _toast(
+            request, f"arrival {arrive!r} is not a time of day (HH:MM, 24-hour)", ok=False, status=422
+        )
+    hours, minutes = int(clock.group(1)), int(clock.group(2))
     zone = utility_zone()
     arrival = dt.datetime.combine(the_day, dt.time(hours, minutes), tzinfo=zone).astimezone(dt.UTC)
 
@@ -349,7 +353,7 @@ def assign_orders(
     principal: Editor,
     db_session: DbSession,
     technician_id: Annotated[int, Form()],
-    orders: Annotated[list[str], Form()],
+    orders: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     """Assign one or many orders from the work list to a CSFR (pinned; the next plan puts them on the route).
 
@@ -359,6 +363,8 @@ def assign_orders(
     tech = db_session.get(Technician, technician_id)
     if tech is None or not tech.active:
         return _toast(request, f"technician {technician_id} is not an active CSFR", ok=False, status=422)
+    if not orders:
+        return _toast(request, "tick the orders to assign first", ok=False, status=422)
     done, refused = [], []
     for item in orders:
         try:

@@ -34,6 +34,21 @@
       source.addEventListener("error", function () { document.body.dataset.live = "reconnecting"; });
     }
   };
+  // An API-style JSON error (a form field the server could not read) is shown as its sentence, not as JSON.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    if ((xhr.getResponseHeader("Content-Type") || "").indexOf("application/json") !== 0) return;
+    var message = "the server refused this (" + xhr.status + ")";
+    try { message = JSON.parse(xhr.responseText).error.message || message; } catch (e) { /* keep the status */ }
+    var p = document.createElement("p");
+    p.className = "error";
+    p.setAttribute("role", "alert");
+    p.textContent = message;
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+    event.detail.target = document.getElementById("toast");
+    event.detail.serverResponse = p.outerHTML;
+  });
   // A toast the server sent stays a few seconds, then clears itself.
   document.addEventListener("htmx:afterSwap", function (event) {
     if (event.detail.target && event.detail.target.id === "toast") {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import itertools
 from zoneinfo import ZoneInfo
 
@@ -332,3 +333,47 @@ def test_emergency_that_matches_nothing_says_so(browser, crew):
         "/board/emergency", data={"day": DAY.isoformat(), "what": "99 Nowhere Ln"}
     )
     assert response.status_code == 422 and "99 Nowhere Ln" in response.text
+
+
+def test_assign_with_nothing_ticked_says_so(browser, crew):
+    """Pressing Assign with no order ticked answers in words, not with a validation error."""
+    ana, _ = crew
+    response = browser(Role.DISPATCHER).post("/board/assign", data={"technician_id": ana.id})
+    assert response.status_code == 422 and "tick the orders to assign first" in response.text
+
+
+def test_work_list_gives_the_plans_reason_in_words(browser, crew, make_order, db_session):
+    """An order the plan left out shows why in words: the plan's own `detail` when it has one, else the
+    planner's reason code in words (never the bare code)."""
+    from server.dispatch.models import DispatchPlan
+
+    worded, coded = make_order(), make_order()
+    db_session.add(
+        DispatchPlan(
+            plan_date=DAY,
+            service_area="",
+            status="published",
+            kind="plan",
+            routes=[],
+            unassigned=[
+                {"order_id": worded.id, "reason": "day_full", "detail": "A01 and B02 are full until 16:00"},
+                {"order_id": coded.id, "reason": "skill_short"},
+            ],
+            created_by="t",
+        )
+    )
+    db_session.flush()
+    work = browser(Role.DISPATCHER).client.get(f"/board/parts/work?day={DAY.isoformat()}").text
+    assert "A01 and B02 are full until 16:00" in work
+    assert "every CSFR with the skill is full while others have time" in work
+    assert "skill_short" not in work
+
+
+@pytest.mark.parametrize("arrive", ["99", "24:00", "7:5", "noon"])
+def test_move_refuses_a_time_that_is_not_a_time_of_day(browser, crew, make_order, arrive):
+    """A drop or form time that is not HH:MM (24-hour) is refused in words, naming what was sent."""
+    ana, _ = crew
+    order = make_order()
+    response = _move(browser(Role.DISPATCHER), order, ana, arrive)
+    assert response.status_code == 422
+    assert f"arrival '{arrive}' is not a time of day" in html.unescape(response.text)

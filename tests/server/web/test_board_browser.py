@@ -246,6 +246,14 @@ def test_order_drawer_and_work_list(chromium, demo):
     _shot(page, demo, "07-order-drawer", full_page=False)
     page.keyboard.press("Escape")
     assert drawer.is_hidden()
+    # A request the server cannot read (here a time that is not HH:MM) is answered in words in the page.
+    page.evaluate(
+        """() => htmx.ajax('POST', '/board/orders/1/move',
+            {target: '#toast', swap: 'innerHTML', values: {technician_id: 1, version: 1, day: 'x', arrive: '09:00'}})"""
+    )
+    alert = page.locator("#toast [role=alert]")
+    alert.wait_for()
+    assert alert.inner_text() == "day 'x' is not a date (YYYY-MM-DD)"  # the API's JSON error, in words
     total = page.locator("#work tbody tr.work-row").count()
     page.fill("#work-q", "1st St")
     page.wait_for_function(
