@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from contracts.codes import Role
 from server import db as dbmod
+from server.adjustments.cli import app as adjustments_app
 from server.config import get_settings
 from server.migrate import upgrade
 from server.timezone import format_day, format_local, local_today, utility_zone, zone_abbreviation
@@ -677,6 +678,9 @@ def demo(
             if couch_proc is not None:
                 couch_proc.terminate()
                 couch_proc.wait(timeout=20)
+
+
+app.add_typer(adjustments_app, name="adjustments")
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from server import errors
 from server.accounts.views import router as accounts_router
+from server.adjustments.views import router as adjustments_router
 from server.auth.views import router as auth_router
 from server.deps import DbSession
 from server.dispatch.views import router as dispatch_router
@@ -76,6 +77,7 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
         dispatch_router,
         sync_router,
         generation_router,
+        adjustments_router,
         results_router,
     ):
         app.include_router(router)

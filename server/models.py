@@ -11,6 +11,7 @@ from server.accounts.models import (
     ShutoffHold,
     ShutoffNotice,
 )
+from server.adjustments.models import Adjustment, Bill, BillLine
 from server.audit.models import AuditEvent
 from server.auth.models import ApiToken, User
 from server.db import Base
@@ -41,10 +42,13 @@ from server.web.models import WebSession
 
 __all__ = [
     "Account",
+    "Adjustment",
     "ApiToken",
     "AuditEvent",
     "Balance",
     "Base",
+    "Bill",
+    "BillLine",
     "CisExportRecord",
     "Customer",
     "DispatchPlan",

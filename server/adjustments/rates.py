@@ -60,7 +60,7 @@ class RateSchedule:
     tiers: tuple[Tier, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: rating caches per book
 class RateBook:
     """Every schedule and the period rules, validated."""
 

@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 
@@ -32,8 +33,11 @@ def is_rated(component: str) -> bool:
 
 def round_cents(exact: Fraction) -> int:
     """Whole cents, half to even (the rounding the rates file states)."""
-    q = Decimal(exact.numerator) / Decimal(exact.denominator)
-    return int(q.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    whole, rest = divmod(exact.numerator, exact.denominator)  # floor division: rest >= 0
+    twice = 2 * rest
+    if twice > exact.denominator or (twice == exact.denominator and whole % 2):
+        whole += 1
+    return whole
 
 
 def show(value: Fraction | Decimal | int, places: int = 4) -> str:
@@ -114,6 +118,69 @@ def period_factor(book: RateBook, days: int) -> Fraction:
     return Fraction(days, book.standard_period_days)
 
 
+@dataclass(frozen=True)
+class _Part:
+    """One schedule's part of a period, everything that does not depend on the consumption."""
+
+    schedule: str
+    start: dt.date
+    end: dt.date
+    use_factor: Fraction  # consumption in the bill's unit x this = the part's use in the schedule's unit
+    unit: str
+    fixed: ChargeLine
+    tiers: tuple[tuple[Fraction | None, Fraction], ...]  # (scaled upper bound or None, price)
+
+
+@lru_cache(maxsize=8192)
+def _plan(
+    book: RateBook, customer_class: str, meter_size: str, start: dt.date, end: dt.date, unit: str
+) -> tuple[int, Fraction, tuple[_Part, ...]]:
+    """The parts of a period and their scaled tiers (cached: bills of one cycle share them)."""
+    days = (end - start).days
+    if days < 1:
+        raise RateError(f"a period needs at least one day: {start} to {end}")
+    factor = period_factor(book, days)
+    size = normalise_size(meter_size)
+    cuts = [start, *book.changes_between(customer_class, start, end), end]
+    parts = []
+    for part_start, part_end in pairwise(cuts):
+        schedule = book.in_force(customer_class, part_start)
+        if size not in schedule.fixed_cents:
+            raise RateError(
+                f"schedule {schedule.name} has no fixed charge for a {meter_size} meter "
+                f"(sizes: {', '.join(schedule.fixed_cents)})"
+            )
+        share = Fraction((part_end - part_start).days, days)
+        scale = factor * share  # of the fixed charge and of each tier width
+        fixed_price = Fraction(schedule.fixed_cents[size])
+        fixed = ChargeLine(
+            "fixed",
+            schedule.name,
+            part_start,
+            part_end,
+            scale,
+            "period",
+            fixed_price,
+            round_cents(scale * fixed_price),
+        )
+        tiers = tuple(
+            (None if tier.up_to is None else tier.up_to * scale, Fraction(tier.price_cents))
+            for tier in schedule.tiers
+        )
+        parts.append(
+            _Part(
+                schedule.name,
+                part_start,
+                part_end,
+                convert(share, unit, schedule.unit),
+                schedule.unit,
+                fixed,
+                tiers,
+            )
+        )
+    return days, factor, tuple(parts)
+
+
 def rate_period(
     book: RateBook,
     *,
@@ -125,54 +192,27 @@ def rate_period(
     unit: str,
 ) -> Rating:
     """Charge lines for `consumption` (in `unit`) used from `start` to `end` by a `meter_size` meter."""
-    days = (end - start).days
-    if days < 1:
-        raise RateError(f"a period needs at least one day: {start} to {end}")
     used = Fraction(Decimal(str(consumption))) if isinstance(consumption, float) else Fraction(consumption)
     if used < 0:
         raise RateError(f"consumption cannot be negative ({show(used)} {unit})")
-    factor = period_factor(book, days)
-    size = normalise_size(meter_size)
-    cuts = [start, *book.changes_between(customer_class, start, end), end]
+    days, factor, parts = _plan(book, customer_class, meter_size, start, end, unit)
     lines: list[ChargeLine] = []
-    for part_start, part_end in pairwise(cuts):
-        schedule = book.in_force(customer_class, part_start)
-        if size not in schedule.fixed_cents:
-            raise RateError(
-                f"schedule {schedule.name} has no fixed charge for a {meter_size} meter "
-                f"(sizes: {', '.join(schedule.fixed_cents)})"
-            )
-        share = Fraction((part_end - part_start).days, days)
-        scale = factor * share  # of the fixed charge and of each tier width
-        fixed_price = Fraction(schedule.fixed_cents[size])
-        lines.append(
-            ChargeLine(
-                "fixed",
-                schedule.name,
-                part_start,
-                part_end,
-                scale,
-                "period",
-                fixed_price,
-                round_cents(scale * fixed_price),
-            )
-        )
-        part_use = convert(used * share, unit, schedule.unit)
+    for part in parts:
+        lines.append(part.fixed)
+        part_use = used * part.use_factor
         lower = Fraction(0)
-        for n, tier in enumerate(schedule.tiers, start=1):
-            upper = None if tier.up_to is None else tier.up_to * scale
+        for n, (upper, price) in enumerate(part.tiers, start=1):
             quantity = part_use - lower if upper is None else min(part_use, upper) - lower
             if quantity <= 0:
                 break
-            price = Fraction(tier.price_cents)
             lines.append(
                 ChargeLine(
                     f"tier_{n}",
-                    schedule.name,
-                    part_start,
-                    part_end,
+                    part.schedule,
+                    part.start,
+                    part.end,
                     quantity,
-                    schedule.unit,
+                    part.unit,
                     price,
                     round_cents(quantity * price),
                 )

@@ -139,6 +139,29 @@ def word_list(raw: str) -> list[str]:
     return words
 
 
+def volume(raw: str) -> float:
+    """volume: a non-negative decimal, at most 4 places"""
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise FieldError(f"{raw!r} is not a volume") from None
+    if not value.is_finite() or value < 0:
+        raise FieldError(f"{raw!r} is not a non-negative volume")
+    if -value.as_tuple().exponent > 4:  # type: ignore[operator]
+        raise FieldError(f"{raw!r} has more than 4 decimal places")
+    return float(value)
+
+
+# Bill charge components: the rated ones (fixed charge, volume tiers) and the fees that are not rated.
+BILL_COMPONENTS = (
+    "fixed",
+    *(f"tier_{n}" for n in range(1, 10)),
+    "late_fee",
+    "delinquency",
+    "reconnection",
+    "other",
+)
+
 METER_SIZES = ("5/8", "3/4", "1", "1-1/2", "2", "3", "4", "6", "8", "10", "12")
 ACCOUNT_STATUSES = ("active", "inactive", "shut_off", "locked", "closed")
 
@@ -338,6 +361,42 @@ def specs(zone: ZoneInfo) -> dict[str, FileSpec]:
             key=("request_id",),
             meaning="move-in (turn-on) and move-out (turn-off) requests",
             refs=(("service_point_id", "service_points.csv"), ("account_number", "accounts.csv")),
+        ),
+        FileSpec(
+            "bills.csv",
+            (
+                Column("bill_id", text(40), True, meaning="the CIS bill id"),
+                Column("account_number", text(32), True),
+                Column("meter_serial", text(32), meaning="the meter the bill was read from"),
+                Column("period_start", date, True, meaning="date of the opening read"),
+                Column("period_end", date, True, meaning="date of the closing read; days = end - start"),
+                Column("start_read_at", ts, meaning="when the opening read was taken"),
+                Column("start_reading", reading, meaning="the opening read's register value"),
+                Column("end_read_at", ts, meaning="when the closing read was taken"),
+                Column("end_reading", reading, meaning="the closing read's register value"),
+                Column("consumption", volume, True, meaning="volume billed, in `unit`"),
+                Column("unit", choice(*(u.value for u in VolumeUnit)), default="gal"),
+                Column("estimated", boolean, default=False, meaning="billed on an estimated closing read"),
+                Column(
+                    "total", money_cents, meaning="checked against the sum of its lines in bill_lines.csv"
+                ),
+            ),
+            key=("bill_id",),
+            meaning="bills issued (charge lines in bill_lines.csv)",
+            refs=(("account_number", "accounts.csv"), ("meter_serial", "meters.csv")),
+        ),
+        FileSpec(
+            "bill_lines.csv",
+            (
+                Column("bill_id", text(40), True),
+                Column("component", choice(*BILL_COMPONENTS), True, meaning="tier_N: the Nth volume block"),
+                Column("amount", money_cents, True, meaning="dollars charged (negative: a credit)"),
+                Column("quantity", volume, meaning="units charged at this tier"),
+                Column("description", text(120), default=""),
+            ),
+            key=("bill_id", "component"),
+            meaning="a bill's charges, one line per component",
+            refs=(("bill_id", "bills.csv"),),
         ),
     ]
     return {f.filename: f for f in files}

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, Table, select, text
+from sqlalchemy import Engine, Table, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -29,6 +29,7 @@ from server.accounts.models import (
     ShutoffHold,
     ShutoffNotice,
 )
+from server.adjustments.models import Bill, BillLine
 from server.audit.service import record
 from server.cis.formats import FieldError, FileSpec, specs
 from server.db import copy_rows, utcnow
@@ -186,6 +187,7 @@ def check_references(session: Session, files: dict[str, ParsedFile], issues: lis
         "service_points.csv": ServicePoint.cis_service_point_id,
         "accounts.csv": Account.account_number,
         "meters.csv": Meter.serial,
+        "bills.csv": Bill.cis_bill_id,
     }
     for parsed in files.values():
         for column, target in parsed.spec.refs:
@@ -438,9 +440,115 @@ def apply(session: Session, files: dict[str, ParsedFile], progress: ProgressFn |
         "move_requests.csv",
     ):
         note(name, len(rows_of(name)))
+    _apply_bills(session, rows_of("bills.csv"), rows_of("bill_lines.csv"), note)
     for name, parsed in files.items():
         counts[name] = len(parsed.rows)
     return ImportResult(rows=counts, duplicates=duplicates)
+
+
+def check_bills(files: dict[str, ParsedFile], issues: list[ImportIssue]) -> None:
+    """A bill's own rules: its period runs forward, its readings come in pairs, its total is its lines'."""
+    bills = files.get("bills.csv")
+    if bills is None:
+        return
+    totals: dict[str, int] = {}
+    if "bill_lines.csv" in files:
+        for row in files["bill_lines.csv"].rows:
+            totals[row["bill_id"]] = totals.get(row["bill_id"], 0) + row["amount"]
+    for row, line in zip(bills.rows, bills.lines, strict=True):
+
+        def bad(column: str, message: str, line: int = line) -> None:
+            issues.append(ImportIssue("bills.csv", line, column, message))
+
+        if row["period_end"] <= row["period_start"]:
+            bad("period_end", f"{row['period_end']} is not after period_start {row['period_start']}")
+        if (row["start_reading"] is None) != (row["end_reading"] is None):
+            bad(
+                "end_reading" if row["end_reading"] is None else "start_reading",
+                "give both readings or neither",
+            )
+        if row["start_read_at"] and row["end_read_at"] and row["end_read_at"] <= row["start_read_at"]:
+            bad("end_read_at", "is not after start_read_at")
+        if (row["start_reading"] is not None or row["start_read_at"]) and not row["meter_serial"]:
+            bad("meter_serial", "is required when the bill names its reads")
+        if row["total"] is not None and row["bill_id"] in totals and totals[row["bill_id"]] != row["total"]:
+            lines_total = totals[row["bill_id"]]
+            bad(
+                "total",
+                f"{row['total'] / 100:.2f} is not the sum of its lines in bill_lines.csv ({lines_total / 100:.2f})",
+            )
+
+
+def _apply_bills(
+    session: Session,
+    bills: list[dict[str, Any]],
+    lines: list[dict[str, Any]],
+    note: Callable[[str, int], None],
+) -> None:
+    """Upsert bills by CIS bill id and their lines by (bill, component); a bill's total is its lines' sum."""
+    if bills:
+        acct_ids = _id_map(session, Account.account_number, Account.id, (r["account_number"] for r in bills))
+        meter_ids = _id_map(
+            session, Meter.serial, Meter.id, (r["meter_serial"] for r in bills if r["meter_serial"])
+        )
+        _upsert(
+            session,
+            Bill.__table__,  # type: ignore[arg-type]
+            [
+                {
+                    "cis_bill_id": r["bill_id"],
+                    "account_id": acct_ids[r["account_number"]],
+                    "meter_id": meter_ids.get(r["meter_serial"]) if r["meter_serial"] else None,
+                    "period_start_date": r["period_start"],
+                    "period_end_date": r["period_end"],
+                    "start_read_at": r["start_read_at"],
+                    "start_reading": r["start_reading"],
+                    "end_read_at": r["end_read_at"],
+                    "end_reading": r["end_reading"],
+                    "consumption": r["consumption"],
+                    "unit": r["unit"],
+                    "estimated": r["estimated"],
+                    "total_cents": r["total"] or 0,
+                    "imported_at": utcnow(),
+                }
+                for r in bills
+            ],
+            ["cis_bill_id"],
+        )
+        note("bills.csv", len(bills))
+    if lines:
+        bill_ids = _id_map(session, Bill.cis_bill_id, Bill.id, (r["bill_id"] for r in lines))
+        _upsert(
+            session,
+            BillLine.__table__,  # type: ignore[arg-type]
+            [
+                {
+                    "bill_id": bill_ids[r["bill_id"]],
+                    "component": r["component"],
+                    "quantity": r["quantity"],
+                    "amount_cents": r["amount"],
+                    "description": r["description"],
+                }
+                for r in lines
+            ],
+            ["bill_id", "component"],
+        )
+        # A bill whose row gave its total was checked against these lines (check_bills); the others
+        # (no total given, or lines sent without their bill) take the sum of their stored lines.
+        given = {r["bill_id"] for r in bills if r["total"] is not None}
+        summed = sorted({bill_ids[r["bill_id"]] for r in lines if r["bill_id"] not in given})
+        for start in range(0, len(summed), BATCH_ROWS):
+            chunk = summed[start : start + BATCH_ROWS]
+            session.execute(
+                update(Bill)
+                .where(Bill.id.in_(chunk))
+                .values(
+                    total_cents=select(func.sum(BillLine.amount_cents))
+                    .where(BillLine.bill_id == Bill.id)
+                    .scalar_subquery()
+                )
+            )
+        note("bill_lines.csv", len(lines))
 
 
 def load_files(paths: Sequence[Path], zone: ZoneInfo) -> tuple[dict[str, ParsedFile], list[ImportIssue]]:
@@ -503,6 +611,7 @@ def import_files(
     files, issues = load_files(paths, zone)
     # References are checked on the rows that parsed, so one report lists every problem at once.
     check_references(session, files, issues)
+    check_bills(files, issues)
     if issues:
         raise ImportRejected(issues)
     try:
@@ -557,6 +666,8 @@ def _vacuum_loaded(session: Session) -> None:
             ShutoffHold,
             ShutoffNotice,
             MoveRequest,
+            Bill,
+            BillLine,
         )
     ]
     with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

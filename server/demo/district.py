@@ -331,6 +331,7 @@ def generate(
         for f in files.values():
             f.close()
     summary.files = [out_dir / name for name in files]
+    summary.files += write_bills(out_dir, seed=seed)
     return summary
 
 
@@ -528,6 +529,103 @@ def _one_premise(
             writers["payments.csv"].writerow(
                 [f"P{n:07d}{k}", acct, f"{bill_cents / 100:.2f}", paid.isoformat(), "ach"]
             )
+
+
+def write_bills(out_dir: Path, *, seed: int = 7) -> list[Path]:
+    """Bill every meter of the extract in `out_dir` from its reads (one bill between each two reads) by the
+    built-in rate schedule; write bills.csv and bill_lines.csv there. A few bills carry a late fee."""
+    import itertools
+    from fractions import Fraction
+
+    from server.adjustments.rates import load_rates
+    from server.adjustments.rating import rate_period
+
+    book = load_rates()
+    rng = random.Random(seed + 16)
+    with (out_dir / "accounts.csv").open(newline="") as f:
+        account_at = {
+            r["service_point_id"]: (r["account_number"], r["service_class"]) for r in csv.DictReader(f)
+        }
+    with (out_dir / "meters.csv").open(newline="") as f:
+        meters = {r["serial"]: r for r in csv.DictReader(f)}
+    reads: dict[str, list[dict[str, str]]] = {}
+    with (out_dir / "reads.csv").open(newline="") as f:
+        for r in csv.DictReader(f):
+            reads.setdefault(r["meter_serial"], []).append(r)
+    bills_path, lines_path = out_dir / "bills.csv", out_dir / "bill_lines.csv"
+    with bills_path.open("w", newline="") as bf, lines_path.open("w", newline="") as lf:
+        bills, lines = csv.writer(bf), csv.writer(lf)
+        bills.writerow(
+            [
+                "bill_id",
+                "account_number",
+                "meter_serial",
+                "period_start",
+                "period_end",
+                "start_read_at",
+                "start_reading",
+                "end_read_at",
+                "end_reading",
+                "consumption",
+                "unit",
+                "estimated",
+                "total",
+            ]
+        )
+        lines.writerow(["bill_id", "component", "amount", "quantity"])
+        for serial, meter in meters.items():
+            account = account_at.get(meter["service_point_id"])
+            if account is None:
+                continue
+            number, service_class = account
+            top, mult = 10 ** int(meter["dials"]), int(meter["multiplier"])
+            history = reads.get(serial, [])
+            for before, after in itertools.pairwise(history):
+                start = dt.datetime.fromisoformat(before["read_at"]).date()
+                end = dt.datetime.fromisoformat(after["read_at"]).date()
+                use = (Fraction(after["reading"]) - Fraction(before["reading"])) % top * mult
+                rated = rate_period(
+                    book,
+                    customer_class=service_class,
+                    meter_size=meter["size"],
+                    start=start,
+                    end=end,
+                    consumption=use,
+                    unit=meter["unit"],
+                )
+                bill_id = f"BL{number}-{end:%Y%m}"
+                charges = rated.by_component()
+                if rng.random() < 0.03:
+                    charges["late_fee"] = 1000
+                total = sum(charges.values())
+                bills.writerow(
+                    [
+                        bill_id,
+                        number,
+                        serial,
+                        start.isoformat(),
+                        end.isoformat(),
+                        before["read_at"],
+                        before["reading"],
+                        after["read_at"],
+                        after["reading"],
+                        str(use),
+                        meter["unit"],
+                        after["estimated"],
+                        f"{total / 100:.2f}",
+                    ]
+                )
+                quantities: dict[str, Fraction] = {}
+                for line in rated.lines:
+                    if line.component != "fixed":
+                        quantities[line.component] = (
+                            quantities.get(line.component, Fraction(0)) + line.quantity
+                        )
+                for component, cents in charges.items():
+                    quantity = quantities.get(component)
+                    shown = "" if quantity is None else f"{float(quantity):.4f}"
+                    lines.writerow([bill_id, component, f"{cents / 100:.2f}", shown])
+    return [bills_path, lines_path]
 
 
 def _pick_meter(rng: random.Random) -> tuple[str, float, int, str, int, int]:
