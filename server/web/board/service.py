@@ -847,3 +847,23 @@ def plan_changes(*, before: DispatchPlan, after: DispatchPlan, shift_min: int = 
             if was[0] != route["technician_code"] or abs((now_at - then_at).total_seconds()) > shift_min * 60:
                 out.append(Change(visit["order_id"], was[0], route["technician_code"], then_at, now_at))
     return out
+
+
+def default_day(*, db_session: Session, today: dt.date, look_ahead_days: int = 14) -> dt.date:
+    """The day the board opens on: today when it has work or a plan, else the next day with work scheduled
+    (a weekend or holiday opens on the next working day's orders), else today."""
+    has_today = db_session.scalar(
+        select(func.count()).select_from(WorkOrder).where(WorkOrder.scheduled_date == today)
+    ) or db_session.scalar(
+        select(func.count()).select_from(DispatchPlan).where(DispatchPlan.plan_date == today)
+    )
+    if has_today:
+        return today
+    later = db_session.scalar(
+        select(func.min(WorkOrder.scheduled_date)).where(
+            WorkOrder.scheduled_date > today,
+            WorkOrder.scheduled_date <= today + dt.timedelta(days=look_ahead_days),
+            WorkOrder.status.not_in([s.value for s in CLOSED_STATUSES]),
+        )
+    )
+    return later or today

@@ -118,8 +118,13 @@ def board_page(
     type: Annotated[str, Query(max_length=40)] = "",
     area: Annotated[str, Query(max_length=40)] = "",
 ) -> HTMLResponse:
-    """The board for a day (default: the utility's today). Office roles; editing for dispatchers and up."""
-    return render(request, "board/page.html", _context(db_session, principal, _day(day), q, type, area))
+    """The board for a day (default: today, or the next day with work when today has none). Office roles;
+    editing for dispatchers and up."""
+    today = local_today(zone=utility_zone())
+    the_day = _day(day) if day else service.default_day(db_session=db_session, today=today)
+    context = _context(db_session, principal, the_day, q, type, area)
+    context["today"] = today
+    return render(request, "board/page.html", context)
 
 
 @router.get("/parts/{part}", response_class=HTMLResponse)

@@ -377,3 +377,18 @@ def test_move_refuses_a_time_that_is_not_a_time_of_day(browser, crew, make_order
     response = _move(browser(Role.DISPATCHER), order, ana, arrive)
     assert response.status_code == 422
     assert f"arrival '{arrive}' is not a time of day" in html.unescape(response.text)
+
+
+def test_board_opens_on_the_next_day_with_work_when_today_has_none(browser, crew, make_order):
+    """Opened without a day on a day with no work (a weekend), the board shows the next day with orders and
+    says what today is; a day asked for is shown as asked."""
+    from server.timezone import local_today
+
+    today = local_today()
+    make_order(scheduled_date=today + dt.timedelta(days=2))
+    me = browser(Role.DISPATCHER)
+    page = me.client.get("/board")
+    assert f'data-day="{(today + dt.timedelta(days=2)).isoformat()}"' in page.text
+    assert "today is" in page.text
+    asked = me.client.get(f"/board?day={today.isoformat()}")
+    assert f'data-day="{today.isoformat()}"' in asked.text
