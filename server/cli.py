@@ -383,13 +383,12 @@ def export_cmd(
     with dbmod.session_factory()() as session:
         records = records_since(db_session=session, since=start)
         written = write_files(records, fmt=fmt, out=out)
-    table = Table(
-        title=f"CIS export since {format_local(start, fmt='%Y-%m-%d %H:%M')}: {len(records):,} record(s)"
+    console.print(
+        f"CIS export since {format_local(start, fmt='%Y-%m-%d %H:%M')}: {len(records):,} record(s)",
+        soft_wrap=True,
     )
-    table.add_column("file")
     for path in written:
-        table.add_row(str(path))
-    console.print(table)
+        console.print(f"  {path}", soft_wrap=True, highlight=False)
 
 
 @app.command("create-user")
