@@ -15,7 +15,9 @@ from typing import Literal, get_args
 from contracts.codes import OrderType, UnableCode
 from contracts.couch import MeterFacts, OrderDoc
 from contracts.forms import (
+    ARRANGEMENT_TYPES,
     EXPECTED_POSITION,
+    MAX_INSTALMENTS,
     SEAL_PATTERN,
     SERVICE_READ_REQUIRED,
     CurbStopPosition,
@@ -24,6 +26,7 @@ from contracts.forms import (
     InvestigationFields,
     MeterTestFields,
     MeterTestPoint,
+    PaymentArrangementFields,
     RereadFields,
     ServiceFields,
     UnableFields,
@@ -391,9 +394,12 @@ class UnableForm:
         """Field -> message."""
         out: dict[str, str] = {}
         try:
-            UnableCode(self.code)
+            code = UnableCode(self.code)
         except ValueError:
             out["code"] = "Choose why the order could not be completed"
+        else:
+            if code is UnableCode.ARRANGEMENT_OFFERED:
+                out["code"] = "Use the payment-arrangement form for a plan the customer offers"
         if len(self.notes.strip()) < self.min_note_chars:
             out["notes"] = f"Add a note for dispatch (at least {self.min_note_chars} characters)"
         return out
@@ -413,4 +419,80 @@ class UnableForm:
         )
 
 
-CompletionForm = RereadForm | ServiceForm | MeterTestForm | InvestigationForm | UnableForm
+# The codes the unable-to-complete screen offers (a payment plan has its own form).
+UNABLE_CHOICES: tuple[UnableCode, ...] = tuple(
+    c for c in UnableCode if c is not UnableCode.ARRANGEMENT_OFFERED
+)
+
+
+def _cents(text: str) -> int | None:
+    """'12.50' or '12' dollars as whole cents; None when it is not an amount."""
+    match = re.fullmatch(r"\s*\$?\s*(\d{1,7})(?:\.(\d{1,2}))?\s*", text)
+    if match is None:
+        return None
+    return int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0"))
+
+
+@dataclass
+class PaymentArrangementForm:
+    """A payment plan the customer offers at the door of a shut-off or notice delivery, instead of the cut;
+    the order goes back to dispatch and an advisor approves the plan (which pulls the shut-off)."""
+
+    order: OrderDoc | None = None
+    down_payment: str = ""  # dollars, e.g. '50' or '50.00'
+    instalment: str = ""  # dollars per instalment
+    instalments: str = ""
+    first_due_date: str = ""  # YYYY-MM-DD
+    customer_name: str = ""
+    contact_phone: str = ""
+    notes: str = ""
+    photos: list[Photo] = field(default_factory=list)
+
+    def errors(self) -> dict[str, str]:
+        """Field -> message."""
+        out: dict[str, str] = {}
+        if self.order is not None and OrderType(self.order.order_type) not in ARRANGEMENT_TYPES:
+            out["order"] = "A payment plan is taken only on a shut-off or notice delivery"
+        if _cents(self.down_payment) is None:
+            out["down_payment"] = "Enter the amount paid now in dollars (0 if none)"
+        instalment = _cents(self.instalment)
+        if instalment is None or instalment <= 0:
+            out["instalment"] = "Enter each instalment in dollars"
+        if not self.instalments.strip().isdigit() or not 1 <= int(self.instalments) <= MAX_INSTALMENTS:
+            out["instalments"] = f"Enter the number of instalments (1-{MAX_INSTALMENTS})"
+        try:
+            dt.date.fromisoformat(self.first_due_date.strip())
+        except ValueError:
+            out["first_due_date"] = "Enter the first due date as YYYY-MM-DD"
+        if not self.customer_name.strip():
+            out["customer_name"] = "Enter who offered the plan"
+        return out
+
+    def payload(self) -> Payload:
+        """The result contents; FormInvalid when errors() is not empty."""
+        errors = self.errors()
+        if errors:
+            raise FormInvalid(errors)
+        down, each = _cents(self.down_payment), _cents(self.instalment)
+        assert down is not None and each is not None
+        fields = PaymentArrangementFields(
+            down_payment_cents=down,
+            instalment_cents=each,
+            instalments=int(self.instalments),
+            first_due_date=dt.date.fromisoformat(self.first_due_date.strip()),
+            customer_name=self.customer_name.strip(),
+            contact_phone=self.contact_phone.strip() or None,
+        )
+        return Payload(
+            "unable_to_complete",
+            [],
+            fields,
+            self.notes.strip() or None,
+            list(self.photos),
+            unable_code=UnableCode.ARRANGEMENT_OFFERED,
+        )
+
+
+CompletionForm = (
+    RereadForm | ServiceForm | MeterTestForm | InvestigationForm | UnableForm | PaymentArrangementForm
+)

@@ -6,8 +6,7 @@ from typing import Any
 
 from kivy.properties import ListProperty
 
-from contracts.codes import UnableCode
-from mobile.core.forms import UNABLE_LABEL, UnableForm
+from mobile.core.forms import UNABLE_CHOICES, UNABLE_LABEL, UnableForm
 from mobile.screens.common import CompletionScreen, load_kv
 from mobile.services import Services
 
@@ -19,7 +18,7 @@ LABEL_TO_CODE = {label: code.value for code, label in UNABLE_LABEL.items()}
 class UnableScreen(CompletionScreen):
     """Observes an UnableForm."""
 
-    code_labels = ListProperty([UNABLE_LABEL[c] for c in UnableCode])
+    code_labels = ListProperty([UNABLE_LABEL[c] for c in UNABLE_CHOICES])
 
     def new_form(self, order: Any) -> UnableForm:
         """An empty unable-to-complete form."""

@@ -127,7 +127,6 @@ def propose(
     db_session: Session,
     result: FieldOutcome,
     kind: str,
-    working: dict[str, Any],
     actor: str,
     reason: str,
     amount_cents: int | None = None,
@@ -138,9 +137,13 @@ def propose(
 
     if result.account_id is None:
         raise ApiError(409, "conflict", "the result names no account to adjust")
-    inputs = working.get("inputs")
-    if not isinstance(inputs, dict):
-        inputs = inputs_for(db_session, AdjustmentKind(kind), result) if kind in AdjustmentKind else None
+    # The same inputs the recommendation was computed from (the result does not change).
+    known = {k.value: k for k in AdjustmentKind}
+    inputs: dict[str, Any] | str = (
+        inputs_for(db_session, known[kind], result)
+        if kind in known
+        else f"{kind} is not computed from results"
+    )
     if not isinstance(inputs, dict):
         raise ApiError(409, "conflict", f"no {kind} calculation can be made from this result: {inputs}")
     adj = adjustments.propose(

@@ -489,7 +489,6 @@ def decide(*, db_session: Session, item: ReviewItem, body: Decision, actor: str)
                 db_session=db_session,
                 result=result,
                 kind=item.adjustment_kind,
-                working=item.working,
                 actor=actor,
                 reason=body.reason or item.summary,
             )
@@ -513,20 +512,11 @@ def decide(*, db_session: Session, item: ReviewItem, body: Decision, actor: str)
                 "adjustment_kind: needed to change an item that recommends no adjustment",
                 fields=[{"field": "adjustment_kind", "message": "required for this item"}],
             )
-        working = {
-            **item.working,
-            "changed": {
-                "from_cents": item.amount_cents,
-                "to_cents": body.amount_cents,
-                "reason": body.reason,
-            },
-        }
         item.adjustment_id = billing.propose(
             db_session=db_session,
             result=result,
             kind=kind,
             amount_cents=body.amount_cents,
-            working=working,
             actor=actor,
             reason=body.reason,
         )

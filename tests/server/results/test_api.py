@@ -235,3 +235,77 @@ def test_account_history_is_shaped_for_graphs(client, db_session, login, field_o
     assert body["series"]["use"] == [["2026-12-02T16:55:00+00:00", 100.0]]
     assert body["bills"] == [] and body["payments"] == []
     assert db_session.get(WorkOrder, order.id).status == "completed"
+
+
+@pytest.fixture
+def correction(db_session, field_order, tech, ingest, make_bill):
+    """A reread correcting a billed read (2,000 -> 1,500 gal): its item recommends a re-rated credit."""
+    from server.accounts.models import Account
+    from server.meters.models import Meter, MeterRead
+
+    order = field_order("reread", key="placeholder")
+    read = MeterRead(meter_id=order.meter_id, read_at=dt.datetime(2026, 11, 1, 17, tzinfo=dt.UTC), reading=2000.0,
+                     source="cis")  # fmt: skip
+    db_session.add(read)
+    db_session.flush()
+    order.idempotency_key = f"reread:read:{read.id}"
+    account, meter = db_session.get(Account, order.account_id), db_session.get(Meter, order.meter_id)
+    make_bill(account, meter, start=dt.date(2026, 10, 1), end=dt.date(2026, 11, 1), start_reading=1000.0,
+              end_reading=2000.0, lines={"fixed": 1850, "tier_1": 533})  # fmt: skip
+    _, result, item = ingest(result_doc(order, tech, fields={"form": "reread"},
+                                        readings=[reading(order, 1500.0, "2026-11-02T17:00:00Z")]))  # fmt: skip
+    assert item.action == "adjust" and item.amount_cents < 0
+    return result, item
+
+
+def test_accepting_an_adjustment_proposes_it_through_the_adjustments_workflow(
+    client, db_session, login, correction
+):
+    """Accept: an Adjustment of the recommended kind and amount is proposed (not approved), linked to the
+    result; the item records it and is closed as accepted."""
+    from server.adjustments.models import Adjustment
+
+    result, item = correction
+    resp = client.post(f"/api/review/items/{item.id}/decisions", headers=login(Role.ADVISOR, username="amy"),
+                       json={"decision": "accept"})  # fmt: skip
+    assert resp.status_code == 200, resp.text
+    adj = db_session.get(Adjustment, resp.json()["adjustment_id"])
+    assert (adj.kind, adj.status, adj.amount_cents, adj.source_result_id, adj.proposed_by) == (
+        "reread_correction", "proposed", item.amount_cents, result.id, "amy",
+    )  # fmt: skip
+    assert resp.json()["status"] == "accepted"
+
+
+def test_changing_the_amount_proposes_the_changed_adjustment_with_the_reason(
+    client, db_session, login, correction
+):
+    """Change: the adjustment carries the advisor's amount and reason; the decision's audit event has the
+    amount before and after."""
+    from server.adjustments.models import Adjustment
+
+    _, item = correction
+    recommended = item.amount_cents
+    resp = client.post(f"/api/review/items/{item.id}/decisions", headers=login(Role.SUPERVISOR),
+                       json={"decision": "change", "amount_cents": -500, "reason": "goodwill cap"})  # fmt: skip
+    assert resp.status_code == 200, resp.text
+    adj = db_session.get(Adjustment, resp.json()["adjustment_id"])
+    assert (adj.amount_cents, adj.status, adj.change_reason) == (-500, "changed", "goodwill cap")
+    event = db_session.scalar(
+        select(AuditEvent).where(
+            AuditEvent.entity_type == "review_item", AuditEvent.entity_id == str(item.id)
+        )
+    )
+    assert event.detail["before"]["amount_cents"] == recommended and event.detail["amount_cents"] == -500
+
+
+def test_an_actual_read_after_an_estimate_recommends_a_true_up(db_session, field_order, tech, ingest):
+    """The read before the tablet's was an estimate: the item names an estimated-read true-up."""
+    from server.meters.models import MeterRead
+
+    order = field_order("turn_off", priority="shut_off")
+    db_session.add(MeterRead(meter_id=order.meter_id, read_at=dt.datetime(2026, 11, 1, 17, tzinfo=dt.UTC),
+                             reading=1040.0, source="estimate", estimated=True))  # fmt: skip
+    db_session.flush()
+    _, _, item = ingest(result_doc(order, tech, fields={"form": "service", "curb_stop_position": "closed"},
+                                   readings=[reading(order, 1100.0)]))  # fmt: skip
+    assert item.adjustment_kind == "estimate_true_up", item.summary
