@@ -4,11 +4,12 @@ Planning one day at a time takes everything that is open today, so periodic work
 (a month's meter tests) lands on one day and fights today's urgent work for the few technicians with
 the skill. ``assign_days`` looks ahead at lower precision than a route: each day is the crew's hours
 by skill (shift less breaks, less a share for driving), each stop its service time, skills and the
-last day it may be done on (its due date). Work due soonest goes first; each stop goes to the day
-between today and its due day where the technicians able to do it are least loaded (ties: the
-earliest), so work that can wait flows evenly over the days instead of piling onto the first, and
-work due soon stays early. Work that fits no day up to its due day goes to the least loaded day
-anyway and is reported late (``DayAssignment.late``), so nothing passes its due date unnoticed.
+last day it may be done on (its due date). Work due soonest goes first. Today takes what its crew
+has room for (no idle technician while work waits); what does not fit today goes to the day up to its
+due day where the technicians able to do it are least loaded (ties: the earliest), so work that can
+wait flows evenly over the coming days instead of piling onto the next one. Work that fits no day up
+to its due day goes to the least loaded day anyway and is reported late (``DayAssignment.late``), so
+nothing passes its due date unnoticed.
 
 Today's plan then values each stop by its day (the server does this): work assigned to today at its
 full value, later work at a fraction, so it is done today only where a technician has time for it.
@@ -97,6 +98,12 @@ def assign_days(
     for stop in order:
         last = max(0, min(due_day.get(stop.id, horizon - 1), horizon - 1))
         options = [(d, able(d, stop)) for d in range(horizon)]
+        today = options[0][1]
+        if today and max(free[0][t] for t in today) >= stop.service_s:
+            who = max(today, key=lambda t: (free[0][t], t))
+            free[0][who] -= stop.service_s
+            day_of[stop.id] = 0
+            continue
         fitting = [
             (load(d, techs), d, techs)
             for d, techs in options[: last + 1]
