@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV_RUN := uv run --frozen
 PYTEST := $(UV_RUN) pytest
 
-.PHONY: help setup demo serve test test-fast lint format typecheck bench bench-core bench-orders bench-routing bench-sync bench-bridge bench-mobile clean
+.PHONY: help setup demo serve test test-fast lint format typecheck bench bench-core bench-orders bench-routing bench-sync bench-bridge bench-mobile bench-adjustments clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ bench-bridge: setup ## serial line efficiency and route load time
 
 bench-mobile: setup ## field app cold start and order open time under Xvfb
 	$(UV_RUN) python -m benchmarks mobile
+
+bench-adjustments: setup ## re-rate 24 months of bills for 100,000 accounts, SQLite and PostgreSQL, vs a per-bill loop
+	$(UV_RUN) python -m benchmarks adjustments
 
 clean: ## remove local state (var/, caches); keeps .venv and node_modules
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache test-artifacts

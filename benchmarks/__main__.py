@@ -7,7 +7,7 @@ import sys
 
 # Each suite is a module benchmarks/<name>.py with a `main() -> None` that writes its own
 # section of docs/benchmarks.md through benchmarks.report.write_section.
-SUITES = ["core", "orders", "routing", "sync", "bridge", "mobile"]
+SUITES = ["core", "orders", "routing", "sync", "bridge", "mobile", "adjustments"]
 
 
 def run(names: list[str]) -> int:
