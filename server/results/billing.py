@@ -9,6 +9,7 @@ adjustments workflow (`propose`, `change`), where authority and approvals apply.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -21,6 +22,8 @@ from server.config import get_settings
 from server.errors import ApiError
 from server.meters.models import MeterRead
 from server.results.models import FieldOutcome
+
+log = logging.getLogger("curbstop.results")
 
 
 class AdjustmentKind(StrEnum):
@@ -117,6 +120,11 @@ def calculate(*, db_session: Session, kind: AdjustmentKind, result: FieldOutcome
         )
     except ApiError as exc:  # the calculator cannot work it out from what is on file: say why
         return Calculation(None, {"kind": kind.value, "inputs": inputs}, refused=exc.message)
+    except Exception as exc:  # a calculator fault must not stop the sync follower: the advisor sees it
+        log.exception("adjustment calculator %s failed on result %s", kind.value, result.id)
+        return Calculation(
+            None, {"kind": kind.value, "inputs": inputs}, refused=f"the calculator failed: {exc}"[:300]
+        )
     if working.outcome != "adjust":
         return Calculation(None, working.as_dict(), refused=working.reason)
     return Calculation(working.amount_cents, working.as_dict())

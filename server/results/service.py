@@ -190,10 +190,13 @@ def record_from_handheld(
         db_session, {m.service_point_id for m in meters.values() if m.service_point_id is not None}
     )
     made: list[FieldOutcome] = []
+    keys = [f"{HANDHELD}:{r.idempotency_key}" for r in reads]
+    held = set(db_session.scalars(select(FieldOutcome.source_key).where(FieldOutcome.source_key.in_(keys))))
     for read in reads:
         key = f"{HANDHELD}:{read.idempotency_key}"
-        if _existing(db_session, key) is not None:
+        if key in held:
             continue
+        held.add(key)
         meter = meters.get(read.meter_serial)
         account = accounts.get(meter.service_point_id) if meter and meter.service_point_id else None
         taken = by_read.get(read.idempotency_key)
@@ -565,7 +568,12 @@ def _send_to_dispatch(
     else:
         if result.service_point_id is None:
             raise conflict("the result names no premise to send a visit to")
-        order_type = OrderType(order.order_type) if order is not None else OrderType.REREAD
+        if result.kind == ResultKind.THEFT_TAMPER.value:
+            order_type = OrderType.THEFT_INVESTIGATION
+        elif order is not None:
+            order_type = OrderType(order.order_type)
+        else:
+            order_type = OrderType.REREAD  # a hand-held skip: read it on a visit of its own
         new, _ = orders.create(
             db_session=db_session,
             body=OrderCreate(

@@ -272,3 +272,32 @@ def test_hand_held_reads_and_skips_become_results_once(db_session, make_account,
         )
         == 3
     )
+
+
+def test_sending_a_hand_held_finding_to_dispatch_creates_the_visit(db_session, make_account, make_meter):
+    """A tamper flag on a hand-held read goes to dispatch as a theft investigation, a dog skip as a reread
+    visit; each a new order on the meter's premise (created once, by the review's key)."""
+    from server.orders.models import WorkOrder
+    from server.results.schemas import Decision
+
+    account = make_account()
+    meter = make_meter(service_point_id=account.service_point_id, dials=6, unit="gal")
+    other = make_meter(service_point_id=make_account().service_point_id, dials=6, unit="gal")
+    handhelds.register_device(db_session=db_session, device_id="HH-1", name="hh", actor="test")
+    reads = [_record(meter.serial, 1, reading=1010, tamper=True), _record(other.serial, 2, skip_code="dog")]
+    handhelds.ingest_upload(
+        db_session=db_session, device_id="HH-1", reads=reads, batch_key="b1", station="dock"
+    )
+    made = db_session.scalars(
+        select(FieldOutcome).where(FieldOutcome.source == "handheld").order_by(FieldOutcome.id)
+    ).all()
+    orders = []
+    for result in made:
+        item = db_session.scalar(select(ReviewItem).where(ReviewItem.result_id == result.id))
+        results.decide(db_session=db_session, item=item, body=Decision(decision="accept"), actor="ann")
+        assert item.status == "dispatched"
+        orders.append(db_session.get(WorkOrder, item.new_order_id))
+    assert [(o.order_type, o.meter_id, o.status, o.rule) for o in orders] == [
+        ("theft_investigation", meter.id, "new", "review"), ("reread", other.id, "new", "review"),
+    ]  # fmt: skip
+    assert orders[0].account_id == account.id and "tamper" in orders[0].reason
