@@ -43,6 +43,11 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
     from server.orders.policy import current_policy
 
     current_policy()
+    from server.adjustments.policy import current_adjustment_policy
+    from server.adjustments.rates import current_rates
+
+    current_rates()  # likewise a bad rates file or adjustment policy
+    current_adjustment_policy()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
