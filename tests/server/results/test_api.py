@@ -225,15 +225,30 @@ def test_unknown_item_or_account_is_404(client, login):
     assert client.get("/api/accounts/999999/history", headers=headers).status_code == 404
 
 
-def test_account_history_is_shaped_for_graphs(client, db_session, login, field_order, tech, ingest):
-    """Reads with their validation oldest first, the use series, payments; a dispatcher may read it."""
+def test_account_history_is_shaped_for_graphs(
+    client, db_session, login, field_order, tech, ingest, make_bill
+):
+    """Reads with their validation oldest first, the use series, bills with their lines, payments; a
+    dispatcher may read it."""
+    from server.accounts.models import Account, Payment
+    from server.meters.models import Meter
+
     order = field_order("reread")
+    account, meter = db_session.get(Account, order.account_id), db_session.get(Meter, order.meter_id)
+    make_bill(account, meter, start=dt.date(2026, 9, 1), end=dt.date(2026, 10, 1), start_reading=900.0,
+              end_reading=1000.0, lines={"fixed": 1850, "tier_1": 53})  # fmt: skip
+    db_session.add(Payment(cis_payment_id="P-1", account_id=account.id, amount_cents=1903,
+                           paid_at=dt.datetime(2026, 10, 20, tzinfo=dt.UTC), method="card"))  # fmt: skip
     ingest(result_doc(order, tech, fields={"form": "reread"}, readings=[reading(order, 1100.0)]))
     body = client.get(f"/api/accounts/{order.account_id}/history", headers=login(Role.DISPATCHER)).json()
     assert [r["source"] for r in body["reads"]] == ["cis", "field"]
     assert body["reads"][1]["validation"] and body["reads"][1]["on_chain"] is True
     assert body["series"]["use"] == [["2026-12-02T16:55:00+00:00", 100.0]]
-    assert body["bills"] == [] and body["payments"] == []
+    assert (
+        body["bills"][0]["lines"] == {"fixed": 1850, "tier_1": 53} and body["bills"][0]["total_cents"] == 1903
+    )
+    assert body["series"]["bills_cents"] == [["2026-10-01", 1903]]
+    assert body["series"]["payments_cents"] == [["2026-10-20T00:00:00+00:00", 1903]]
     assert db_session.get(WorkOrder, order.id).status == "completed"
 
 
