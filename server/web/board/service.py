@@ -692,7 +692,7 @@ def map_data(*, db_session: Session, board: Board, work: list[WorkItem]) -> MapD
         ]
         if stops:
             routes.append({"technician": row.technician.code, "colour": row.colour, "stops": stops})
-            points.extend([s["lat"], s["lon"]] for s in stops)
+            points.extend([s.lat, s.lon] for s in row.stops)
         if row.state.position is not None:
             crew.append(
                 {
@@ -722,8 +722,8 @@ def map_data(*, db_session: Session, board: Board, work: list[WorkItem]) -> MapD
         for w in work
         if w.order_id in places
     ]
-    points.extend([u["lat"], u["lon"]] for u in unassigned)
-    points.extend([c["lat"], c["lon"]] for c in crew)
+    points.extend([places[w.order_id][0], places[w.order_id][1]] for w in work if w.order_id in places)
+    points.extend([row.state.position[0], row.state.position[1]] for row in board.rows if row.state.position)
     if not points:
         extent = db_session.execute(
             select(

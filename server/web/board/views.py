@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -182,8 +183,6 @@ def order_drawer(request: Request, order_id: int, principal: Viewer, db_session:
 
 
 def _active_techs(db_session: Session) -> list[Technician]:
-    from sqlalchemy import select
-
     return list(
         db_session.scalars(select(Technician).where(Technician.active.is_(True)).order_by(Technician.code))
     )
@@ -294,9 +293,7 @@ def move_stop(
     return _apply(request, db_session, order_id, change)
 
 
-def _same_day(technician_id: int, day: dt.date):  # type: ignore[no-untyped-def]
-    from sqlalchemy import select
-
+def _same_day(technician_id: int, day: dt.date) -> Select[WorkOrder]:
     return select(WorkOrder).where(
         WorkOrder.technician_id == technician_id,
         WorkOrder.scheduled_date == day,
@@ -543,21 +540,17 @@ def replan_rest(
     principal: Editor,
     db_session: DbSession,
 ) -> Response:
-    """Re-plan the rest of a published day from now (done and in-progress work stays): a draft to review."""
+    """Re-plan the rest of a published day from now (done and in-progress work stays) as a background
+    job; the page follows its progress and the result is a draft to review."""
     try:
-        plan = dispatch_service.get_plan(db_session=db_session, plan_id=plan_id)
-        draft = dispatch_service.replan_rest(
-            db_session=db_session, plan=plan, now=utc_now(), time_limit_s=5.0, seed=0, actor=principal.name
-        )
-        db_session.commit()
+        plan = dispatch_service.published_or_409(db_session=db_session, plan_id=plan_id)
     except ApiError as exc:
-        db_session.rollback()
         return _toast(request, exc.message, ok=False, status=exc.status)
-    changes = service.plan_changes(before=plan, after=draft)
-    return _toast(
-        request,
-        f"re-planned: draft #{draft.id} moves {len(changes)} stops and leaves {len(draft.unassigned)} unassigned; "
-        "review it, then publish",
-        ok=True,
-        changed=True,
+    job = submit(
+        db_session=db_session,
+        kind="dispatch.replan",
+        actor=principal.name,
+        params={"plan_id": plan.id, "now": utc_now().isoformat(), "time_limit_s": 5.0, "seed": 0},
     )
+    db_session.commit()
+    return render(request, "board/_job.html", {"job": job, "day": plan.plan_date.isoformat()})
