@@ -790,7 +790,8 @@ def account_history(*, db_session: Session, account_id: int) -> AccountHistory:
 
 
 def fetch_photos(*, db_session: Session, admin: CouchAdmin, limit: int = 50) -> int:
-    """Copy photos not yet fetched from their CSFR database into the server (a failure is kept and retried)."""
+    """Copy photos not yet fetched from their CSFR database into the server (a failure is kept and retried;
+    one the database no longer has is not asked for again)."""
     pending = db_session.scalars(
         select(ResultPhoto)
         .where(ResultPhoto.content.is_(None), ResultPhoto.digest != "")
@@ -803,6 +804,8 @@ def fetch_photos(*, db_session: Session, admin: CouchAdmin, limit: int = 50) -> 
             content, content_type = admin.get_attachment(photo.database, photo.doc_id, photo.attachment)
         except (CouchError, OSError) as exc:
             photo.fetch_error = str(exc)[:200]
+            if isinstance(exc, CouchError) and exc.status == 404:
+                photo.digest = ""  # gone from the tablet's database: stop asking, keep the reason
             continue
         photo.content, photo.fetched_at, photo.fetch_error = content, utcnow(), ""
         photo.content_type = photo.content_type or content_type
