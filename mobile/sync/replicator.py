@@ -626,17 +626,20 @@ class Sync:
 
     def settle_push(self, push: ReplicationResult) -> list[ConflictRecord]:
         """Replace refused server-owned documents by the server's copy; record every other problem."""
-        restored: list[ConflictRecord] = []
+        # Recorded first: if restoring fails (a cut), the next run's recheck restores it.
+        self.store.record_sync_problems(PUSH, _problems(push, refusals=push.forbidden))
         refused_here: dict[str, list[str]] = {}
-        refusals: list[Doc] = []
         for failure in push.forbidden:
             if self.owned_by_server(str(failure["id"])):
                 refused_here.setdefault(str(failure["id"]), []).append(str(failure["rev"]))
-            else:
-                refusals.append(failure)
-        for doc_id, revs in refused_here.items():
+        return self._restore(refused_here)
+
+    def _restore(self, refused: Mapping[str, Sequence[str]]) -> list[ConflictRecord]:
+        """Give each server-owned document the server's copy; clear its refusals."""
+        restored: list[ConflictRecord] = []
+        for doc_id, revs in refused.items():
             restored.append(self.store.adopt(doc_id, self.remote.open_revs_all(doc_id), refused=revs))
-        self.store.record_sync_problems(PUSH, _problems(push, refusals=refusals))
+            self.store.clear_sync_problems(PUSH, [(doc_id, rev) for rev in revs])
         return restored
 
     def recheck(self) -> None:
@@ -644,6 +647,11 @@ class Sync:
 
         Refused revisions are only checked, never sent again: retrying cannot change the answer.
         """
+        owned: dict[str, list[str]] = {}
+        for problem in self.store.sync_problems(PUSH):
+            if problem.kind == "refused" and self.owned_by_server(problem.doc_id):
+                owned.setdefault(problem.doc_id, []).append(problem.rev)
+        self._restore(owned)  # a restore an earlier run could not finish
         for direction, replicator in ((PULL, self.pull), (PUSH, self.push)):
             open_problems = self.store.sync_problems(direction)
             if not open_problems:

@@ -16,7 +16,7 @@ import pytest
 
 from mobile.background import SyncRunner
 from mobile.core.sync_state import SyncState, SyncStatus
-from mobile.sync import RemoteDB, Replicator, Store, Sync
+from mobile.sync import RemoteDB, Replicator, Store, Sync, TransientError
 from mobile.sync.devserver import CouchServer
 from mobile.sync.peers import LocalPeer
 from mobile.sync.replicator import REPORT_ID
@@ -224,3 +224,36 @@ def test_the_app_shows_what_did_not_land():
     runner.run_round()
     assert state.problems == []
     assert "not on the server" not in state.label(now, ZoneInfo("America/Los_Angeles"))
+
+
+class FlakyRestore(RemoteDB):
+    """A RemoteDB whose first `open_revs_all` is cut by the network."""
+
+    failed = False
+
+    def open_revs_all(self, doc_id: str) -> list[Doc]:
+        """Fail once with a transient error, then answer."""
+        if not self.failed:
+            self.failed = True
+            raise TransientError("cut while reading the server's copy")
+        return super().open_revs_all(doc_id)
+
+
+@pytest.mark.couchdb
+def test_a_restore_cut_by_the_network_is_finished_by_the_next_sync(
+    couch_server: CouchServer, provisioned: tuple[RemoteDB, RemoteDB]
+):
+    """The push checkpoint has moved past the refused order when the restore is cut: the next run restores it."""
+    tablet_db, admin = provisioned
+    admin.put({"_id": "order:3", "status": "dispatched"})
+    tablet = Store()
+    with FlakyRestore(couch_server.url, tablet_db.db, auth=tablet_db.auth) as flaky:
+        sync = Sync(tablet, flaky)
+        sync.run_once()
+        server_rev = tablet.get("order:3")["_rev"]
+        tablet.put({**tablet.get("order:3"), "status": "completed"})
+        with pytest.raises(TransientError):
+            sync.run_once()
+        assert [(p.doc_id, p.kind) for p in tablet.sync_problems()] == [("order:3", "refused")]
+        result = sync.run_once()
+    assert tablet.get("order:3")["_rev"] == server_rev and result.problems == []
