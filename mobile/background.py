@@ -41,6 +41,7 @@ class SyncRunner:
         min_backoff_s: float = 1.0,
         max_backoff_s: float = 60.0,
         on_synced: Callable[[], None] = lambda: None,
+        photos_last: Callable[[], bool] = lambda: False,
     ) -> None:
         self.store = store
         self.remote_factory = remote_factory
@@ -49,6 +50,8 @@ class SyncRunner:
         self.min_backoff_s = min_backoff_s
         self.max_backoff_s = max_backoff_s
         self.on_synced = on_synced
+        # Asked every round: on a metered link, every event and photo-less result goes before any photo.
+        self.photos_last = photos_last
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._paused = threading.Event()
@@ -100,7 +103,7 @@ class SyncRunner:
         seq_before = self.store.update_seq
         try:
             with self.remote_factory() as remote:
-                result = Sync(self.store, remote).run_once()
+                result = Sync(self.store, remote, photos_last=self.photos_last()).run_once()
         except AuthError as exc:
             self.state.set(SyncStatus.ERROR, f"credentials refused ({exc}); sign in again")
             raise

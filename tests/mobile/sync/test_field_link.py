@@ -12,6 +12,8 @@ import time
 import httpx
 import pytest
 
+from mobile.background import SyncRunner
+from mobile.core.sync_state import SyncState
 from mobile.sync import RemoteDB, Replicator, Store, Sync, SyncError
 from mobile.sync.devserver import CouchServer
 from mobile.sync.peers import LocalPeer
@@ -154,3 +156,21 @@ def test_photos_survive_cuts_without_loss_duplicates_or_restarting_the_batch(
     rows, _ = remote_db.changes(0, 1000)
     assert len(rows) == 24 and all(len(r["changes"]) == 1 for r in rows)
     assert link.bytes_up < 2.0 * payload, (link.bytes_up, payload)  # a restart per cut would be several x
+
+
+def test_the_app_setting_for_metered_links_reaches_the_sync_round():
+    """SyncRunner asks `photos_last` each round; when it says so, photos go after the light documents."""
+    fake = FakeCouch()
+    log: list[bytes] = []
+    tablet = Store()
+    field_day(tablet, results=2, photo_bytes=10_000)
+    runner = SyncRunner(
+        tablet,
+        lambda: RemoteDB(fake.url, fake.db, auth=("u", "p"), transport=bulk_docs_bodies(fake, log)),
+        SyncState(),
+        photos_last=lambda: True,
+    )
+    assert runner.run_round()
+    first = json.loads(log[0])["docs"]
+    assert {d["_id"] for d in first} == {"event:0:on_site", "event:1:on_site"}
+    assert fake.store.doc_count() == 4
