@@ -8,6 +8,7 @@ PostgreSQL run saves to test-artifacts/) and checked with axe-core for serious o
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shutil
@@ -27,7 +28,7 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import PG_ADMIN_URL, _pg_reachable
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.couchdb]
 REPO = Path(__file__).resolve().parents[3]
 DOCS_SHOTS = REPO / "docs" / "screenshots"
 PASSWORD = "curbstop-demo"
@@ -104,9 +105,13 @@ def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    # The tablets' CouchDB: the server publishes orders to it and follows what the tablets write.
+    from mobile.sync.devserver import start_pouchdb_server
+
+    couch = start_pouchdb_server(data_dir=tmp / "couch")
     server = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
-        env=env,
+        env={**env, "COUCHDB_URL": couch.url_with_credentials},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -129,6 +134,7 @@ def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=10)
+        couch.stop()
         if pg_name is not None:
             with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
@@ -345,6 +351,50 @@ def test_tablet_status_reaches_an_open_board_within_5_s(chromium, demo):
     page.wait_for_selector(f".tl-row[data-code={code}] .state[data-state='en route']", timeout=5_000)
     assert time.monotonic() - sent < 5
     _shot(page, demo, "11-csfr-en-route-live", full_page=False)
+    page.context.close()
+
+
+def test_tablet_event_through_sync_reaches_an_open_board_within_5_s(chromium, demo):
+    """A CSFR's tablet writes an on-site event into their CouchDB database; the server's sync follows it,
+    the lifecycle moves the order, and the open board shows the CSFR on site within 5 s."""
+    from contracts.couch import EventDoc
+
+    page = _page(chromium, demo, "dispatcher")
+    page.wait_for_function("document.body.dataset.live === 'yes'")
+    engine = _db(demo)
+    with engine.connect() as conn:
+        order_id, code = conn.execute(
+            text(
+                "SELECT o.id, t.code FROM work_orders o JOIN technicians t ON t.id = o.technician_id "
+                "WHERE o.status = 'dispatched' AND o.scheduled_date = :day AND t.id NOT IN "
+                "(SELECT technician_id FROM work_orders WHERE status IN ('en_route', 'on_site') "
+                "AND technician_id IS NOT NULL) ORDER BY o.id LIMIT 1"
+            ),
+            {"day": demo.day},
+        ).one()
+    engine.dispose()
+    assert page.locator(f".tl-row[data-code={code}] .state").get_attribute("data-state") != "on site"
+    token = httpx.post(
+        f"{demo.base}/api/auth/token", data={"username": code.lower(), "password": PASSWORD}
+    ).json()["access_token"]
+    tablet = httpx.get(f"{demo.base}/api/sync/session", headers={"Authorization": f"Bearer {token}"}).json()
+    event = EventDoc(
+        event_id=uuid.uuid4().hex,
+        order_id=str(order_id),
+        kind="on_site",
+        at=dt.datetime.now(dt.UTC),
+        csfr_id=str(tablet["technician_id"]),
+        device_id="browser-test-tablet",
+    ).to_couch()
+    written = httpx.put(
+        f"{tablet['couchdb_url']}/{tablet['database']}/{event['_id']}",
+        json=event,
+        auth=(tablet["username"], tablet["password"]),
+    )
+    assert written.status_code in (201, 202), written.text
+    sent = time.monotonic()
+    page.wait_for_selector(f".tl-row[data-code={code}] .state[data-state='on site']", timeout=5_000)
+    assert time.monotonic() - sent < 5
     page.context.close()
 
 
