@@ -189,6 +189,15 @@ def plan(
         )
         reasons = Counter(u["reason"] for u in row.unassigned)
         console.print("unassigned: " + (", ".join(f"{n} {r}" for r, n in reasons.items()) or "none"))
+        for line in row.summary.get("lines", []):
+            console.print(f"  [yellow]{escape(line)}[/]")
+        details = Counter(u.get("detail") or u["reason"] for u in row.unassigned)
+        for detail, count in details.most_common(12):
+            console.print(f"  {count:>4} x {escape(detail)}")
+        if len(details) > 12:
+            console.print(
+                f"  ... and {len(details) - 12} other reasons (the plan's unassigned list has each)"
+            )
         if row.carried_over:
             items = [v for r in row.routes for v in r["visits"]] + list(row.unassigned)
             late = sorted(

@@ -41,3 +41,8 @@ class DispatchPlan(Base):
     version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """Bottlenecks and idle capacity heading the unassigned list (server/dispatch/reasons.py)."""
+        return dict((self.solver_plan or {}).get("summary") or {})

@@ -27,9 +27,14 @@ from routing import (
     UnassignedReason,
     Visit,
 )
+from routing.horizon import assign_days
 from server.accounts.models import ServicePoint
+from server.dispatch.reasons import HELD_FOR_APPROVAL, skipped_detail, unassigned_entry
+from server.dispatch.value import business_days_ahead, due_date, value_of
 from server.orders import lifecycle
+from server.orders.calendar import Calendar
 from server.orders.models import WorkOrder
+from server.orders.policy import Policy, current_policy
 from server.technicians.models import Technician as TechnicianRow
 
 # Orders a plan may (re)arrange (the lifecycle's): dispatched ones are included so a morning re-plan can
@@ -50,6 +55,9 @@ class DayProblem:
     skipped: list[dict[str, Any]]  # orders left out before solving, with why
     # Orders due on an earlier day (carried over), planned or not: order id -> the day first due.
     carried: dict[int, dt.date] = dataclasses.field(default_factory=dict)
+    # Order id -> its due date, and -> the later day of the look-ahead it is planned for (value.py).
+    due: dict[int, dt.date] = dataclasses.field(default_factory=dict)
+    planned_for: dict[int, dt.date] = dataclasses.field(default_factory=dict)
 
     def flags(self, order_id: int) -> dict[str, Any]:
         """`carried_over` and `original_date` of an order, as the plan shows them."""
@@ -97,6 +105,8 @@ def build(
     Overdue orders are carried over: flagged with the day they were first due, and planned only with
     `include_carry_over` (otherwise listed as skipped, reason `carry_over_not_included`).
     """
+    policy = current_policy()
+    calendar = Calendar.of(policy.calendar)
     tech_query = select(TechnicianRow).where(TechnicianRow.active.is_(True)).order_by(TechnicianRow.code)
     if service_area:
         tech_query = tech_query.where(TechnicianRow.service_area.in_([service_area, ""]))
@@ -107,7 +117,6 @@ def build(
         .where(
             WorkOrder.status.in_([s.value for s in PLANNABLE]),
             or_(WorkOrder.scheduled_date.is_(None), WorkOrder.scheduled_date <= plan_date),
-            WorkOrder.review_hold == "",  # a shut-off waits for its batch's approval
         )
         .order_by(WorkOrder.id)
     )
@@ -139,6 +148,7 @@ def build(
                 max_overtime_s=MAX_OVERTIME_S,
                 # Cost per second of overtime relative to a second of driving (1): cents/hour over 3000.
                 overtime_cost_per_s=max(1, t.overtime_cost_cents_per_hour // 3000),
+                overtime_min_s=policy.dispatch.overtime_min_minutes * 60,
             )
         )
         tech_by_id[str(t.id)] = t
@@ -147,7 +157,15 @@ def build(
     skipped: list[dict[str, Any]] = []
     locked: dict[str, list[tuple[int, str]]] = defaultdict(list)
     carried: dict[int, dt.date] = {}
+    # The least overtime can cost once started: work worth less (and not overtime-worthy) never opens it.
+    floors = [t.overtime_cost_per_s * t.overtime_min_s for t in technicians]
+    overtime_floor = min(floors) if floors and min(floors) > 0 else None
+    due: dict[int, dt.date] = {}
     for order, sp in db_session.execute(order_query):
+        if order.review_hold:  # a shut-off waits for its batch's approval: listed, never planned
+            skipped.append(_skip(order.id, HELD_FOR_APPROVAL, carried_from(order, plan_date)))
+            skipped[-1]["detail"] = skipped_detail(HELD_FOR_APPROVAL, order.review_hold)
+            continue
         original = carried_from(order, plan_date)
         if original is not None:
             carried[order.id] = original
@@ -178,11 +196,19 @@ def build(
             required_skills=frozenset(order.required_skills),
             priority=PRIORITY_RANK[Priority(order.priority)],
             pinned_technician=pinned,
+            value=_value(order, due, plan_date, policy, calendar, overtime_floor),
         )
         stops.append(stop)
         orders[stop.id] = order
         if pinned is not None and order.route_sequence is not None:
             locked[pinned].append((order.route_sequence, stop.id))
+    planned_for = _look_ahead(stops, technicians, due, plan_date, policy, calendar)
+    stops = [
+        dataclasses.replace(s, value=max(1, int((s.value or 1) * policy.dispatch.later_share)))
+        if int(s.id) in planned_for and s.pinned_technician is None
+        else s
+        for s in stops
+    ]
     problem = Problem(
         technicians=tuple(technicians),
         stops=tuple(stops),
@@ -196,7 +222,51 @@ def build(
         technicians=tech_by_id,
         skipped=skipped,
         carried=carried,
+        due=due,
+        planned_for=planned_for,
     )
+
+
+def _value(
+    order: WorkOrder,
+    due: dict[int, dt.date],
+    plan_date: dt.date,
+    policy: Policy,
+    calendar: Calendar,
+    overtime_floor: int | None,
+) -> int:
+    """The order's value in today's plan (value.py), recording its due date in `due`."""
+    due[order.id] = due_date(order, policy=policy, calendar=calendar, today=plan_date)
+    return value_of(
+        order,
+        due=due[order.id],
+        plan_date=plan_date,
+        policy=policy,
+        calendar=calendar,
+        overtime_floor=overtime_floor,
+    )
+
+
+def _look_ahead(
+    stops: list[Stop],
+    technicians: list[Technician],
+    due: dict[int, dt.date],
+    plan_date: dt.date,
+    policy: Policy,
+    calendar: Calendar,
+) -> dict[int, dt.date]:
+    """Order id -> the later day the look-ahead plans it for (orders it keeps today are not listed)."""
+    days = business_days_ahead(calendar, plan_date, policy.dispatch.look_ahead_days)
+    if len(days) < 2 or not stops or not technicians:
+        return {}
+    due_day = {
+        s.id: calendar.business_days_between(plan_date, due[int(s.id)]) if due[int(s.id)] > plan_date else 0
+        for s in stops
+    }
+    # Appointments and pinned work belong to today whatever the look-ahead says.
+    free = [s for s in stops if not s.windows and s.pinned_technician is None]
+    result = assign_days([technicians] * len(days), free, due_day)
+    return {int(sid): days[d] for sid, d in result.day_of.items() if d > 0 and sid not in result.late}
 
 
 def _skip(order_id: int, reason: str, original: dt.date | None) -> dict[str, Any]:
@@ -245,10 +315,7 @@ def present(day: DayProblem, plan: Plan) -> tuple[list[dict[str, Any]], list[dic
                 "breaks": [{"start_at": iso(b.start_s), "duration_s": b.duration_s} for b in route.breaks],
             }
         )
-    unassigned = [
-        {"order_id": int(u.stop_id), "reason": u.reason.value, **day.flags(int(u.stop_id))}
-        for u in plan.unassigned
-    ]
+    unassigned = [{**unassigned_entry(day, u), **day.flags(int(u.stop_id))} for u in plan.unassigned]
     return routes, unassigned + day.skipped
 
 
@@ -273,7 +340,17 @@ def plan_from_json(data: dict[str, Any]) -> Plan:
         for r in data["routes"]
     )
     unassigned = tuple(
-        Unassigned(stop_id=u["stop_id"], reason=UnassignedReason(u["reason"])) for u in data["unassigned"]
+        Unassigned(
+            stop_id=u["stop_id"],
+            reason=UnassignedReason(u["reason"]),
+            detail=u.get("detail", ""),
+            technician_ids=tuple(u.get("technician_ids", ())),
+            skills=tuple(u.get("skills", ())),
+            short_s=u.get("short_s", 0),
+            crew_size=u.get("crew_size", 0),
+            window=tuple(u["window"]) if u.get("window") else None,  # type: ignore[arg-type]
+        )
+        for u in data["unassigned"]
     )
     return Plan(
         routes=routes,

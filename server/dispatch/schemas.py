@@ -57,6 +57,8 @@ class PlanRead(BaseModel):
     params: dict[str, Any]
     routes: list[dict[str, Any]]
     unassigned: list[dict[str, Any]]
+    # What heads the unassigned list: bottlenecks (skills short, hours short), idle CSFRs, and lines of text.
+    summary: dict[str, Any] = Field(default_factory=dict)
     carried_over: int  # orders due on an earlier day; each visit and unassigned entry says so
     objective: int
     travel_s: int

@@ -18,6 +18,7 @@ from server.config import get_settings
 from server.db import utcnow
 from server.dispatch.models import DispatchPlan
 from server.dispatch.problem import PLANNABLE, build, plan_from_json, plan_to_json, present, seconds_of
+from server.dispatch.reasons import summary
 from server.errors import ApiError, conflict, not_found
 from server.jobs.models import Job
 from server.jobs.service import Report, handler
@@ -66,7 +67,12 @@ def make_plan(
     # connections' commits could not be upgraded to write the plan afterwards.
     db_session.commit()
     note(1, 3, f"solving {len(day.problem.stops)} stops for {len(day.problem.technicians)} technicians")
-    params = SolveParams(time_limit_s=time_limit_s, seed=seed, workers=2)
+    params = SolveParams(
+        time_limit_s=time_limit_s,
+        seed=seed,
+        workers=2,
+        balance_cost_per_s=current_policy().dispatch.balance_cost_per_s,
+    )
     if day.problem.stops:
         plan = solve(day.problem, params)
     else:
@@ -83,7 +89,7 @@ def make_plan(
         unassigned=unassigned,
         carried_over=len(day.carried),
         order_versions={oid: o.version for oid, o in day.orders.items()},
-        solver_plan=plan_to_json(plan),
+        solver_plan={**plan_to_json(plan), "summary": summary(day, plan, unassigned)},
         objective=plan.objective,
         travel_s=plan.travel_s,
         solver_status=plan.status,
@@ -388,7 +394,7 @@ def replan_rest(
         unassigned=unassigned,
         carried_over=len(day.carried),
         order_versions=versions,
-        solver_plan=plan_to_json(result),
+        solver_plan={**plan_to_json(result), "summary": summary(day, result, unassigned)},
         objective=result.objective,
         travel_s=result.travel_s,
         solver_status=result.status,
@@ -419,3 +425,55 @@ def published_plan(*, db_session: Session, plan_date: dt.date, service_area: str
         .order_by(DispatchPlan.id.desc())
         .limit(1)
     )
+
+
+def published_or_409(*, db_session: Session, plan_id: int) -> DispatchPlan:
+    """The plan, if it is the published plan of its day (a re-plan starts from it), else 404/409."""
+    plan = get_plan(db_session=db_session, plan_id=plan_id)
+    if plan.status != "published":
+        raise conflict(f"plan {plan.id} is {plan.status}; re-plan from the published plan of the day")
+    return plan
+
+
+@handler("dispatch.replan")
+def replan_job(*, db_session: Session, job: Job, report: Report) -> dict[str, Any]:
+    """Job handler: re-plan the rest of a published day (params: plan_id, now, time_limit_s, seed)."""
+    report(0, 2, "re-planning the rest of the day")
+    plan = published_or_409(db_session=db_session, plan_id=int(job.params["plan_id"]))
+    row = replan_rest(
+        db_session=db_session,
+        plan=plan,
+        now=dt.datetime.fromisoformat(job.params["now"]),
+        time_limit_s=float(job.params.get("time_limit_s", DEFAULT_TIME_LIMIT_S)),
+        seed=int(job.params.get("seed", 0)),
+        actor=job.created_by,
+    )
+    report(2, 2, "done")
+    return {"plan_id": row.id, "routes": len(row.routes), "unassigned": len(row.unassigned)}
+
+
+@handler("dispatch.emergency")
+def emergency_job(*, db_session: Session, job: Job, report: Report) -> dict[str, Any]:
+    """Job handler: insert an urgent order into the day's published plan and dispatch it
+    (params: plan_id, order_id, now); fails with the reason when nobody can take it."""
+    report(0, 2, "inserting the emergency")
+    plan = published_or_409(db_session=db_session, plan_id=int(job.params["plan_id"]))
+    order_id = int(job.params["order_id"])
+    row = replan_rest(
+        db_session=db_session,
+        plan=plan,
+        now=dt.datetime.fromisoformat(job.params["now"]),
+        time_limit_s=EMERGENCY_TIME_LIMIT_S,
+        seed=0,
+        actor=job.created_by,
+        emergency_order_id=order_id,
+    )
+    route = next((r for r in row.routes if any(v["order_id"] == order_id for v in r["visits"])), None)
+    if route is None:
+        why = next(
+            (u.get("detail") or u["reason"] for u in row.unassigned if u["order_id"] == order_id), "no room"
+        )
+        raise ValueError(f"nobody can take order {order_id} today: {why}")
+    publish(db_session=db_session, plan=row, actor=job.created_by)
+    report(2, 2, "dispatched")
+    return {"plan_id": row.id, "order_id": order_id, "technician_id": route["technician_id"]}

@@ -86,52 +86,51 @@ def publish_plan(
 
 @router.post(
     "/plans/{plan_id}/replan",
-    response_model=PlanRead,
-    status_code=201,
-    summary="Re-plan the rest of a published day: done and in-progress work stays. Staff.",
+    response_model=JobAccepted,
+    status_code=202,
+    summary="Re-plan the rest of a published day as a background job: done and in-progress work stays; "
+    "the job's result names the new draft plan. Staff.",
 )
-def replan_plan(plan_id: int, body: ReplanRequest, principal: Staff, db_session: DbSession) -> DispatchPlan:
-    plan = service.get_plan(db_session=db_session, plan_id=plan_id)
-    row = service.replan_rest(
+def replan_plan(plan_id: int, body: ReplanRequest, principal: Staff, db_session: DbSession) -> JobAccepted:
+    plan = service.published_or_409(db_session=db_session, plan_id=plan_id)
+    job = submit(
         db_session=db_session,
-        plan=plan,
-        now=body.now or utcnow(),
-        time_limit_s=body.time_limit_s,
-        seed=body.seed,
+        kind="dispatch.replan",
         actor=principal.name,
+        params={
+            "plan_id": plan.id,
+            "now": (body.now or utcnow()).isoformat(),
+            "time_limit_s": body.time_limit_s,
+            "seed": body.seed,
+        },
     )
     db_session.commit()
-    return row
+    return JobAccepted(job_id=job.id, status_url=f"/api/jobs/{job.id}")
 
 
 @router.post(
     "/emergency",
-    response_model=PlanRead,
-    status_code=201,
-    summary="Insert an urgent order into today's published plan and dispatch it at once. Staff.",
+    response_model=JobAccepted,
+    status_code=202,
+    summary="Insert an urgent order into today's published plan and dispatch it, as a background job "
+    "(its result names the new plan and the CSFR; it fails with the reason when nobody can take it). Staff.",
 )
-def emergency(body: EmergencyRequest, principal: Staff, db_session: DbSession) -> DispatchPlan:
+def emergency(body: EmergencyRequest, principal: Staff, db_session: DbSession) -> JobAccepted:
     now = body.now or utcnow()
     local_date = now.astimezone(service._zone()).date()
     plan = service.published_plan(db_session=db_session, plan_date=local_date, service_area=body.service_area)
     if plan is None:
         raise conflict(f"no published plan for {local_date}; plan and publish the day first")
-    row = service.replan_rest(
+    if db_session.get(WorkOrder, body.order_id) is None:
+        raise ApiError(422, "invalid_request", f"order {body.order_id} does not exist")
+    job = submit(
         db_session=db_session,
-        plan=plan,
-        now=now,
-        time_limit_s=service.EMERGENCY_TIME_LIMIT_S,
-        seed=0,
+        kind="dispatch.emergency",
         actor=principal.name,
-        emergency_order_id=body.order_id,
+        params={"plan_id": plan.id, "order_id": body.order_id, "now": now.isoformat()},
     )
-    if not any(v["order_id"] == body.order_id for r in row.routes for v in r["visits"]):
-        reason = next((u["reason"] for u in row.unassigned if u["order_id"] == body.order_id), "no room")
-        db_session.rollback()
-        raise conflict(f"nobody can take order {body.order_id} today: {reason}", code="emergency_unplaceable")
-    service.publish(db_session=db_session, plan=row, actor=principal.name)
     db_session.commit()
-    return row
+    return JobAccepted(job_id=job.id, status_url=f"/api/jobs/{job.id}")
 
 
 @router.get(

@@ -111,6 +111,29 @@ class RestorePolicy:
 @dataclass(frozen=True)
 class DispatchPolicy:
     include_carry_over: bool  # a plan offers open orders due on an earlier day (flagged as carried over)
+    # What a plan pays for (server/dispatch/value.py, docs/routing.md "The objective"): what each priority
+    # is worth in minutes of driving, raised as its due date comes; appointments are worth at least
+    # `appointment_value_minutes`; priorities outside `overtime_worthy` never open overtime.
+    value_minutes: dict[str, int] = field(
+        default_factory=lambda: {
+            "emergency": 20000,
+            "restore": 3000,
+            "shut_off": 300,
+            "investigation": 40,
+            "reread": 25,
+            "meter_test": 20,
+        }
+    )
+    appointment_value_minutes: int = 3000
+    due_boost: float = 2.0
+    due_ramp_business_days: int = 5
+    reread_due_business_days: int = 3
+    due_business_days: int = 10
+    overtime_worthy: frozenset[str] = frozenset({"emergency", "restore"})
+    overtime_min_minutes: int = 30
+    balance_cost_per_s: int = 0
+    look_ahead_days: int = 5
+    later_share: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -255,6 +278,23 @@ def _clock(v: Any) -> dt.time:
     raise ValueError(f'expected a time of day as "HH:MM", got {v!r}')
 
 
+def _priority_minutes(v: Any) -> dict[str, int]:
+    if not isinstance(v, dict):
+        raise ValueError(f"expected a table of priority = minutes, got {v!r}")
+    known = [p.value for p in Priority]
+    out = {}
+    for name, minutes in v.items():
+        if name not in known:
+            raise ValueError(f"unknown priority {name!r}" + _suggest(name, known))
+        if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 1:
+            raise ValueError(f"{name}: minutes must be a whole number of at least 1, got {minutes!r}")
+        out[name] = minutes
+    missing = [p for p in known if p not in out]
+    if missing:
+        raise ValueError(f"every priority needs a value; missing {', '.join(missing)}")
+    return out
+
+
 def _intervals(v: Any) -> dict[str, int]:
     if not isinstance(v, dict):
         raise ValueError(f"expected a table of meter size = years, got {v!r}")
@@ -324,7 +364,20 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "low_income_after_hours_fee_cap_cents": _int(0),
     },
     "moves": {"lead_days": _int(0, 30)},
-    "dispatch": {"include_carry_over": _bool},
+    "dispatch": {
+        "include_carry_over": _bool,
+        "value_minutes": _priority_minutes,
+        "appointment_value_minutes": _int(1),
+        "due_boost": _float(0.0, 100.0),
+        "due_ramp_business_days": _int(1, 60),
+        "reread_due_business_days": _int(0, 60),
+        "due_business_days": _int(0, 260),
+        "overtime_worthy": _str_set(frozenset(p.value for p in Priority)),
+        "overtime_min_minutes": _int(0, 240),
+        "balance_cost_per_s": _int(0, 100),
+        "look_ahead_days": _int(1, 20),
+        "later_share": _float(0.0, 1.0),
+    },
     "meter_test": {
         "default_interval_years": _int(1, 50),
         "interval_years": _intervals,

@@ -85,12 +85,14 @@ def test_plan_respects_skills_windows_breaks_and_reports_unassigned(db_session, 
     start = dt.datetime.fromisoformat(visit["start_at"])
     assert local(10) <= start <= local(11)
     assert all(r["breaks"] for r in row.routes if r["visits"])
+    entry = next(u for u in row.unassigned if u["order_id"] == nobody.id)
     assert {
         "order_id": nobody.id,
         "reason": "no_skilled_technician",
         "carried_over": False,
         "original_date": None,
-    } in row.unassigned
+    }.items() <= entry.items()
+    assert entry["detail"] == "needs emergency: none of the 2 CSFRs has it"
     planned = {v["order_id"] for r in row.routes for v in r["visits"]}
     assert {o.id for o in rereads} <= planned
 
@@ -173,8 +175,11 @@ def test_emergency_is_inserted_without_reshuffling(client, login, db_session, cr
         json={"order_id": urgent.id, "now": local(9, 30).isoformat()},
         headers=dispatcher,
     )
-    assert resp.status_code == 201, resp.text
-    after = {r["technician_id"]: [v["order_id"] for v in r["visits"]] for r in resp.json()["routes"]}
+    assert resp.status_code == 202, resp.text  # a job (tests/server/dispatch/test_planning.py)
+    job = db_session.get(Job, resp.json()["job_id"])
+    result = service.emergency_job(db_session=db_session, job=job, report=lambda *_a, **_k: None)
+    new = service.get_plan(db_session=db_session, plan_id=result["plan_id"])
+    after = {r["technician_id"]: [v["order_id"] for v in r["visits"]] for r in new.routes}
     assert urgent.id in after[a.id]
     for tech, sequence in before.items():
         assert [o for o in after.get(tech, []) if o != urgent.id] == sequence
