@@ -319,6 +319,7 @@ class InvestigationForm:
     order: OrderDoc | None = None
     leak_found: bool = False
     leak_location: str = ""  # 'toilet', 'service line', 'irrigation', ...
+    leak_repaired: bool = False  # seen repaired on site: the proof a leak credit needs
     customer_informed: bool = False
     findings: str = ""
     notes: str = ""
@@ -360,6 +361,7 @@ class InvestigationForm:
         fields = InvestigationFields(
             leak_found=self.leak_found,
             leak_location=self.leak_location.strip() if self.leak_found else None,
+            leak_repaired=self.leak_found and self.leak_repaired,
             customer_informed=self.customer_informed,
             findings=self.findings.strip(),
         )

@@ -28,6 +28,7 @@ class InvestigationScreen(CompletionScreen):
             self.ids[name].text = ""
         self.ids.leak_found.active = False
         self.ids.customer_informed.active = False
+        self.ids.leak_repaired.active = False
 
     def refresh(self) -> None:
         """Show the leak location only when a leak was found."""

@@ -49,3 +49,16 @@ def test_the_unable_form_refuses_the_arrangement_code() -> None:
         order=order_of(OrderType.SHUT_OFF_NONPAY), code="arrangement_offered", notes="offered plan"
     )
     assert "payment-arrangement form" in form.errors()["code"]
+
+
+def test_a_leak_seen_repaired_travels_as_the_proof_a_leak_credit_needs() -> None:
+    """The investigation form's 'leak repaired' box is written only with a leak found."""
+    from contracts.forms import InvestigationFields
+    from mobile.core.forms import InvestigationForm
+
+    order = order_of(OrderType.LEAK_INVESTIGATION)
+    form = InvestigationForm(order=order, leak_found=True, leak_location="toilet", leak_repaired=True,
+                             customer_informed=True, findings="flapper replaced while there")  # fmt: skip
+    assert InvestigationFields.model_validate(written(form, order).fields).leak_repaired is True
+    form.leak_found = False
+    assert InvestigationFields.model_validate(written(form, order).fields).leak_repaired is False
