@@ -55,10 +55,11 @@ def test_a_leak_seen_repaired_travels_as_the_proof_a_leak_credit_needs() -> None
     """The investigation form's 'leak repaired' box is written only with a leak found."""
     from contracts.forms import InvestigationFields
     from mobile.core.forms import InvestigationForm
+    from tests.mobile.core.test_forms_contract import PHOTO
 
     order = order_of(OrderType.LEAK_INVESTIGATION)
     form = InvestigationForm(order=order, leak_found=True, leak_location="toilet", leak_repaired=True,
-                             customer_informed=True, findings="flapper replaced while there")  # fmt: skip
+                             customer_informed=True, findings="flapper replaced while there", photos=[PHOTO])  # fmt: skip
     assert InvestigationFields.model_validate(written(form, order).fields).leak_repaired is True
     form.leak_found = False
     assert InvestigationFields.model_validate(written(form, order).fields).leak_repaired is False
