@@ -278,7 +278,7 @@ two stored charge lines (last year's prices, so most bills differ). Data loaded 
 
 
 def len_sample(r: dict[str, Any]) -> int:
-    return r["loop"].bills
+    return int(r["loop"].bills)
 
 
 if __name__ == "__main__":

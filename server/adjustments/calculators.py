@@ -105,12 +105,12 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month + 1, min(day.day, last))
 
 
-def _frac(value: object) -> Fraction:
+def _frac(value: Fraction | Decimal | float | int) -> Fraction:
     if isinstance(value, Fraction):
         return value
     if isinstance(value, float):
         return Fraction(Decimal(str(value)))
-    return Fraction(value)  # type: ignore[arg-type]
+    return Fraction(value)
 
 
 def _rerate_bill(book: RateBook, bill: BillFacts, corrected: Fraction) -> dict[str, Any]:

@@ -261,15 +261,15 @@ def parse_rates(text: str, path: str) -> RateBook:
                 path, _line(text, f'"{s.name}"'), f"schedule {s.name!r}", "the name is used twice"
             )
         names.add(s.name)
-        key = (s.customer_class, s.effective_date)
-        if key in seen:
+        slot = (s.customer_class, s.effective_date)
+        if slot in seen:
             raise PolicyError(
                 path,
                 _line(text, f'"{s.name}"'),
                 f"schedule {s.name!r}",
-                f"{seen[key]!r} already takes effect for {s.customer_class} on {s.effective_date}",
+                f"{seen[slot]!r} already takes effect for {s.customer_class} on {s.effective_date}",
             )
-        seen[key] = s.name
+        seen[slot] = s.name
     return RateBook(
         standard_period_days=ints["standard_period_days"],
         full_period_min_days=ints["full_period_min_days"],

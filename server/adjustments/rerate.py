@@ -73,7 +73,9 @@ def _rows(rows: list[tuple[Any, ...]], numeric_cols: set[int]) -> str:
 
 def rated_lines_sql(book: RateBook) -> str:
     """SELECT bill_id, component, amount_cents for every bill the book can rate (PostgreSQL)."""
-    parts, fixed, tiers = [], [], []
+    parts: list[tuple[Any, ...]] = []
+    fixed: list[tuple[Any, ...]] = []
+    tiers: list[tuple[Any, ...]] = []
     by_class: dict[str, list[Any]] = {}
     for s in book.schedules:
         by_class.setdefault(s.customer_class, []).append(s)

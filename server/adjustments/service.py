@@ -165,6 +165,8 @@ def _reread_correction(
     policy: AdjustmentPolicy,
     zone: ZoneInfo,
 ) -> Working:
+    wrong: MeterRead | None
+    right: MeterRead | None
     if "read_id" in inputs:
         read = _read(db_session, inputs["read_id"], "read_id")
         if read.corrects_read_id is not None:
