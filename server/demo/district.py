@@ -473,13 +473,16 @@ def _one_premise(
         past_due = bill_cents * max(1, days // 30)
         oldest = (today - dt.timedelta(days=days)).isoformat()
         if days >= 45:
+            # Notices at every stage of the pipeline: some written notices still running their
+            # business days, most past them; final notices just posted (48 hours not over) or posted
+            # days ago, so a working day has a real shut-off list as well as accounts held back.
             served = dt.datetime.combine(
-                today - dt.timedelta(days=rng.randint(3, 14)), dt.time(10), tzinfo=zone
+                today - dt.timedelta(days=rng.randint(3, 28)), dt.time(10), tzinfo=zone
             )
             writers["notices.csv"].writerow([f"N{n:07d}W", acct, "written", served.isoformat()])
-            if rng.random() < 0.7:
+            if rng.random() < 0.8:
                 final = dt.datetime.combine(
-                    today - dt.timedelta(days=rng.randint(0, 3)), dt.time(11), tzinfo=zone
+                    today - dt.timedelta(days=rng.choice((0, 1, 2, 3, 4, 5))), dt.time(11), tzinfo=zone
                 )
                 writers["notices.csv"].writerow([f"N{n:07d}F", acct, "final", final.isoformat()])
         if rng.random() < 0.15:
