@@ -66,6 +66,9 @@ class ReviewItem(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     version: Mapped[int] = mapped_column(default=1)
 
+    # Two advisors deciding the same item at once: the second flush finds the version moved (409).
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
 
 class ResultPhoto(Base):
     """A photo a tablet attached to a result document, kept in the database (every API process sees it)."""

@@ -301,3 +301,25 @@ def test_sending_a_hand_held_finding_to_dispatch_creates_the_visit(db_session, m
         ("theft_investigation", meter.id, "new", "review"), ("reread", other.id, "new", "review"),
     ]  # fmt: skip
     assert orders[0].account_id == account.id and "tamper" in orders[0].reason
+
+
+def test_a_decision_on_an_item_someone_else_just_decided_is_refused(db_session, field_order, tech, ingest):
+    """Two advisors at once: the second decision, made on the copy it read before the first landed, fails
+    on the item's version (the API answers 409 stale_version) and changes nothing."""
+    from sqlalchemy import update
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from server.results.schemas import Decision
+
+    order = field_order("reread")
+    _, _, item = ingest(result_doc(order, tech, fields={"form": "reread"}, readings=[reading(order, 1100.0)]))
+    db_session.execute(
+        update(ReviewItem)
+        .where(ReviewItem.id == item.id)
+        .values(status="dismissed", version=ReviewItem.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    with pytest.raises(StaleDataError), db_session.begin_nested():
+        results.decide(db_session=db_session, item=item, body=Decision(decision="accept"), actor="bob")
+    db_session.refresh(item)
+    assert item.status == "dismissed" and item.decided_by == ""
