@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from contracts.codes import OrderStatus, OrderType
+from contracts.codes import OrderStatus, OrderType, Skill
 from server.accounts.models import Account, MoveRequest
 from server.audit.models import AuditEvent
 from server.db import bulk_insert, copy_rows, utcnow
@@ -199,6 +199,8 @@ def evaluate(
                     open_periodic=F.open_periodic_tests(db_session),
                     # A district run records the meters waiting under the ceiling as one count.
                     itemize_waiting=account_ids is not None or meter_ids is not None,
+                    per_day=periodic_tests_per_day(db_session=db_session, policy=policy),
+                    days=_business_days(policy, run_date, 23),
                 )
             )
             decisions.extend(tests)
@@ -568,3 +570,37 @@ def refusal(
         return exc.reason
     db_session.flush()
     return None
+
+
+def periodic_tests_per_day(*, db_session: Session, policy: Policy) -> int:
+    """How many periodic meter tests to schedule a day: `meter_test.periodic_share` of the active
+    testers' shift hours (less lunch and a quarter for driving) over a test's minutes; 0 (all on the
+    run date) when nobody has the skill."""
+    from server.technicians.models import Technician
+
+    minutes = policy.order_defaults(OrderType.METER_TEST).minutes
+    testers = [
+        t
+        for t in db_session.scalars(select(Technician).where(Technician.active.is_(True)))
+        if Skill.METER_TEST.value in (t.skills or [])
+    ]
+    work_min = sum(
+        max(
+            0.0,
+            (t.shift_end.hour * 60 + t.shift_end.minute)
+            - (t.shift_start.hour * 60 + t.shift_start.minute)
+            - t.break_minutes,
+        )
+        * 0.75
+        for t in testers
+    )
+    return int(work_min * policy.meter_test.periodic_share // max(1, minutes))
+
+
+def _business_days(policy: Policy, start: dt.date, count: int) -> list[dt.date]:
+    """`start` and the business days after it, `count` in all."""
+    calendar = Calendar.of(policy.calendar)
+    days = [start]
+    while len(days) < count:
+        days.append(calendar.next_business_day(days[-1]))
+    return days

@@ -147,6 +147,7 @@ class MeterTestPolicy:
     interval_years: dict[str, int]
     max_open_periodic: int
     change_out_on_fail: bool
+    periodic_share: float = 0.5  # of the testers' hours a day that periodic tests are scheduled into
 
     def interval_for(self, size: str) -> int:
         """Years between periodic tests for a meter of `size` ("5/8", "1-1/2", ...)."""
@@ -382,6 +383,7 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "default_interval_years": _int(1, 50),
         "interval_years": _intervals,
         "max_open_periodic": _int(0),
+        "periodic_share": _float(0.0, 1.0),
         "change_out_on_fail": _bool,
     },
 }

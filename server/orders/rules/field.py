@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,9 +77,16 @@ def periodic_test_rule(
     *,
     open_periodic: int = 0,
     itemize_waiting: bool = True,
+    per_day: int = 0,
+    days: Sequence[dt.date] = (),
 ) -> list[Decision]:
     """Meter tests for meters past their size's test interval, oldest due first, while fewer than
     `meter_test.max_open_periodic` periodic tests are open (`open_periodic` are already).
+
+    With `per_day` (how many periodic tests the crew's testers can take a day) and `days` (the
+    business days from the run date on), the tests are scheduled `per_day` to a day, oldest first, so
+    they flow through the testers' capacity instead of all landing on one day (the last day takes
+    what is left).
 
     Meters past due beyond the ceiling wait: one hold each, or with `itemize_waiting=False` one hold
     that counts them all (a district run; the "why" view of an account still names its meter)."""
@@ -96,7 +103,8 @@ def periodic_test_rule(
     room = max(0, cap - open_periodic)
     ceiling = f"{cap} periodic tests are open already (meter_test.max_open_periodic)"
     decisions = []
-    for due_on, m in due[:room]:
+    for k, (due_on, m) in enumerate(due[:room]):
+        day = days[min(k // per_day, len(days) - 1)] if per_day > 0 and days else None
         decisions.append(
             create(
                 Rule.METER_TEST,
@@ -107,6 +115,7 @@ def periodic_test_rule(
                     service_point_id=m.service_point_id,
                     account_id=m.account_id,
                     meter_id=m.meter_id,
+                    scheduled_date=day,
                 ),
             )
         )
