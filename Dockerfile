@@ -1,4 +1,12 @@
 # The Curbstop server image (API + workers). Built from the locked dependencies.
+
+# The office pages' browser libraries (htmx, Leaflet, Chart.js), from package-lock.json; the server serves
+# them itself (no CDN). Scripts are skipped: only these plain files are taken, not pouchdb-server.
+FROM node:20-slim AS web-vendor
+WORKDIR /vendor
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
 FROM python:3.11-slim AS base
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 UV_LINK_MODE=copy UV_COMPILE_BYTECODE=1
 RUN pip install --no-cache-dir uv
@@ -11,7 +19,11 @@ COPY server ./server
 COPY routing ./routing
 COPY mobile ./mobile
 COPY device_bridge ./device_bridge
+COPY curbstop_cli ./curbstop_cli
 COPY alembic.ini ./
+COPY --from=web-vendor /vendor/node_modules/htmx.org/dist ./node_modules/htmx.org/dist
+COPY --from=web-vendor /vendor/node_modules/leaflet/dist ./node_modules/leaflet/dist
+COPY --from=web-vendor /vendor/node_modules/chart.js/dist ./node_modules/chart.js/dist
 RUN uv sync --frozen --no-default-groups
 # Compile the routing search into numba's cache at build time (the runtime user cannot write /app).
 RUN .venv/bin/python -c "from routing.ruin_recreate import warm_up; warm_up()"

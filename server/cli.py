@@ -650,7 +650,7 @@ def demo(
     table = Table(title="Curbstop demo")
     table.add_column("what")
     table.add_column("where / how")
-    table.add_row("office pages (dispatcher's map)", f"{base}/  (sign in as dispatcher)")
+    table.add_row("office pages (dispatcher's board)", f"{base}/  (sign in as dispatcher)")
     table.add_row("API docs", f"{base}/docs")
     table.add_row(
         "sign in (API)", f"POST {base}/api/auth/token  (password for every demo user: {DEMO_PASSWORD})"

@@ -268,7 +268,7 @@ def test_demo_on_a_saturday_works_monday(empty_database_url, engine, tmp_path):
     notices = by_type.get("notice_delivery", 0)
     if notices:
         assert f"{notices} notice deliver" in out
-    assert re.search(r"dispatcher's map\)\s*│\s*http://127\.0\.0\.1:8000/ ", out), out
+    assert re.search(r"dispatcher's board\)\s*│\s*http://127\.0\.0\.1:8000/ ", out), out
     for address in ("/docs", "/api/auth/token", "CouchDB"):
         assert address in out
     for user in ("admin", "dispatcher", "advisor", "supervisor", *(f"t{n:02d}" for n in range(1, 13))):
