@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -31,6 +32,7 @@ from contracts.handheld import ReadRecord
 from server.accounts.models import Account, Payment, PaymentArrangement, ServicePoint
 from server.audit.service import record
 from server.auth.service import Principal
+from server.config import get_settings
 from server.db import utcnow
 from server.errors import ApiError, conflict, forbidden, not_found
 from server.meters.intake import IntakeResult, current_accounts
@@ -746,15 +748,16 @@ def account_history(*, db_session: Session, account_id: int) -> AccountHistory:
         m.id: m
         for m in db_session.scalars(select(Meter).where(Meter.service_point_id == account.service_point_id))
     }
-    reads = (
-        db_session.scalars(
-            select(MeterRead)
-            .where(MeterRead.meter_id.in_(list(meters)))
-            .order_by(MeterRead.read_at, MeterRead.id)
-        ).all()
-        if meters
-        else []
-    )
+    # The premise's reads while this account held it (a previous occupant's use is not this customer's).
+    query = select(MeterRead).where(MeterRead.meter_id.in_(list(meters)))
+    zone = ZoneInfo(get_settings().timezone)
+    if account.opened_date is not None:
+        opened = dt.datetime.combine(account.opened_date, dt.time(), tzinfo=zone)
+        query = query.where(MeterRead.read_at >= opened)
+    if account.closed_date is not None:
+        closed = dt.datetime.combine(account.closed_date + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+        query = query.where(MeterRead.read_at < closed)
+    reads = db_session.scalars(query.order_by(MeterRead.read_at, MeterRead.id)).all() if meters else []
     history = [
         HistoryRead(
             read_id=r.id,

@@ -324,3 +324,15 @@ def test_an_actual_read_after_an_estimate_recommends_a_true_up(db_session, field
     _, _, item = ingest(result_doc(order, tech, fields={"form": "service", "curb_stop_position": "closed"},
                                    readings=[reading(order, 1100.0)]))  # fmt: skip
     assert item.adjustment_kind == "estimate_true_up", item.summary
+
+
+def test_account_history_leaves_out_the_previous_occupants_reads(client, db_session, login, field_order):
+    """A read of the premise's meter from before the account opened (2020-01-01) is not this customer's."""
+    from server.meters.models import MeterRead
+
+    order = field_order("reread")
+    db_session.add(MeterRead(meter_id=order.meter_id, read_at=dt.datetime(2019, 12, 1, 18, tzinfo=dt.UTC),
+                             reading=400.0, source="cis"))  # fmt: skip
+    db_session.flush()
+    body = client.get(f"/api/accounts/{order.account_id}/history", headers=login(Role.ADVISOR)).json()
+    assert [r["reading"] for r in body["reads"]] == [1000.0]
