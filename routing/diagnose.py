@@ -103,11 +103,10 @@ def describe(u: Unassigned, *, name: Callable[[str], str] = str, crew: str = "te
     if u.reason is UnassignedReason.OVER_CAPACITY:
         return "larger than every allowed vehicle's capacity"
     if u.reason is UnassignedReason.WINDOW_UNREACHABLE:
+        by = f" by {_minutes(u.short_s)} min" if u.short_s > 0 else ""
         if u.window is not None:
-            return (
-                f"window {_clock(u.window[0])}-{_clock(u.window[1])} unreachable by {_minutes(u.short_s)} min"
-            )
-        return f"too far to reach and return within the shift (by {_minutes(u.short_s)} min)"
+            return f"window {_clock(u.window[0])}-{_clock(u.window[1])} unreachable{by}"
+        return f"too far to reach and return within the shift{by}"
     if u.reason is UnassignedReason.SKILL_SHORT:
         return (
             f"needs {skills}: {who} {'is' if len(u.technician_ids) == 1 else 'are'} full "
@@ -119,6 +118,8 @@ def describe(u: Unassigned, *, name: Callable[[str], str] = str, crew: str = "te
         )
     if u.reason is UnassignedReason.NOT_WORTH_TRAVEL:
         return f"a {_minutes(u.short_s)} min detour ({who}) costs more than it is worth today"
+    if not u.technician_ids:  # not tried (e.g. left out to make room for an emergency)
+        return f"every {crew[:-1] if crew.endswith('s') else crew} who could do it is full"
     if len(u.technician_ids) == 1:
         return f"{who} is full, overtime included"
     return f"all {len(u.technician_ids)} allowed {crew} are full, overtime included ({who})"
