@@ -234,10 +234,76 @@ def pull_rule(acct: AccountFacts, policy: Policy, run_date: dt.date) -> list[Dec
     return decisions
 
 
+def restore_window(
+    acct: AccountFacts, policy: Policy, cal: Calendar, run_date: dt.date, zone: ZoneInfo
+) -> tuple[dt.date, dt.datetime, dt.datetime, bool]:
+    """When a restore is planned: (day, window start, window end, after hours), the window UTC-aware.
+
+    A restore is done by the day crew, inside business hours, whenever the day it is due is a business
+    day and the payment came before that day's close: a payment at 06:00 or yesterday at 19:00 is
+    restored on this morning's run. Only a payment after the close restored the same evening by an
+    after-hours crew (restore.after_hours = "same_day"), or a restore due on a weekend or holiday, is
+    planned after hours. With "next_business_day" every restore waits for business hours.
+    """
+    p = policy.restore
+    hours = policy.calendar
+    paid_at = acct.last_payment_at.astimezone(zone) if acct.last_payment_at else None
+    day = max(run_date, paid_at.date()) if paid_at is not None else run_date
+    same_evening = (
+        paid_at is not None
+        and paid_at.date() == day
+        and cal.is_business_day(day)
+        and paid_at.time() >= hours.business_hours_end
+    )
+    if p.after_hours == "next_business_day" and (same_evening or not cal.is_business_day(day)):
+        day = cal.next_business_day(day)
+        same_evening = False
+    if cal.is_business_day(day) and not same_evening:
+        start = dt.datetime.combine(day, hours.business_hours_start, tzinfo=zone)
+        end = dt.datetime.combine(day, hours.business_hours_end, tzinfo=zone)
+        if paid_at is not None and paid_at > start:
+            start = paid_at
+        return day, start.astimezone(dt.UTC), end.astimezone(dt.UTC), False
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=zone)
+    if paid_at is not None and paid_at > start:
+        start = paid_at
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
+    return day, start.astimezone(dt.UTC), end.astimezone(dt.UTC), True
+
+
+def reconnection_fee(
+    *, restored_at: dt.datetime, low_income: bool, policy: Policy, cal: Calendar, zone: ZoneInfo
+) -> tuple[int, bool]:
+    """The reconnection fee (cents) for service reconnected at `restored_at`, and whether that was after hours.
+
+    SB 998 (Health and Safety Code 116914) caps the fee for a household under 200% of the federal
+    poverty line by when service is RECONNECTED: restore.low_income_fee_cap_cents in business hours,
+    restore.low_income_after_hours_fee_cap_cents after hours. The same clock decides every customer's
+    fee (restore.fee_cents / restore.after_hours_fee_cents). Business hours: calendar.business_hours_* on a
+    business day (not a weekend day, holiday or utility closure).
+    """
+    p = policy.restore
+    local = restored_at.astimezone(zone)
+    after_hours = not (
+        cal.is_business_day(local.date())
+        and policy.calendar.business_hours_start <= local.time() < policy.calendar.business_hours_end
+    )
+    fee = p.after_hours_fee_cents if after_hours else p.fee_cents
+    if low_income:
+        fee = min(fee, p.low_income_after_hours_fee_cap_cents if after_hours else p.low_income_fee_cap_cents)
+    return fee, after_hours
+
+
 def restore_rule(
     acct: AccountFacts, policy: Policy, cal: Calendar, run_date: dt.date, zone: ZoneInfo
 ) -> Decision | None:
-    """Restore a shut-off account once it is paid (or under arrangement): same day, after hours per policy."""
+    """Restore a shut-off account once it is paid (or under arrangement), in the window `restore_window` plans.
+
+    The reason states the planned window and the reconnection fee for it (`reconnection_fee`, SB 998's
+    clock: when service is reconnected, not when the customer paid). The order carries the day, not the
+    window (a window makes an order an appointment the planner drops on any other day, and a restore not
+    reached must carry over); the fee billed is `reconnection_fee` at the completion time.
+    """
     if acct.status != "shut_off":
         return None
     p = policy.restore
@@ -246,45 +312,45 @@ def restore_rule(
     if acct.open_of(OrderType.RESTORE):
         return None
     paid_at = acct.last_payment_at.astimezone(zone) if acct.last_payment_at else None
-    after_hours = paid_at is not None and (
-        not cal.is_business_day(paid_at.date())
-        or paid_at.time() >= policy.calendar.business_hours_end
-        or paid_at.time() < policy.calendar.business_hours_start
+    paid_after_hours = paid_at is not None and not (
+        cal.is_business_day(paid_at.date())
+        and policy.calendar.business_hours_start <= paid_at.time() < policy.calendar.business_hours_end
     )
-    day = run_date
-    if paid_at is not None and paid_at.date() > run_date:
-        day = paid_at.date()
-    if after_hours and p.after_hours == "next_business_day":
-        day = cal.next_business_day(paid_at.date() if paid_at else run_date)
-        if day < run_date:
-            day = run_date
-    fee = p.after_hours_fee_cents if after_hours and p.after_hours == "same_day" else p.fee_cents
-    if acct.low_income:
-        cap = (
-            p.low_income_after_hours_fee_cap_cents
-            if after_hours and p.after_hours == "same_day"
-            else p.low_income_fee_cap_cents
-        )
-        fee = min(fee, cap)
+    day, start, end, after_hours = restore_window(acct, policy, cal, run_date, zone)
+    fee, _ = reconnection_fee(
+        restored_at=end - dt.timedelta(minutes=1) if after_hours else start,
+        low_income=acct.low_income,
+        policy=policy,
+        cal=cal,
+        zone=zone,
+    )
     why = (
         f"payment arrangement {acct.arrangement_id}"
         if acct.owed_cents > p.max_remaining_past_due_cents
         else f"past due cleared (owes {_money(acct.owed_cents)})"
     )
-    when = "after hours" if after_hours else "in business hours"
-    marker = f"pay{acct.last_payment_id}" if acct.last_payment_id else f"arr{acct.arrangement_id}"
+    paid = (
+        f"; paid {'after hours' if paid_after_hours else 'in business hours'} {format_local(paid_at, zone, fmt=STAMP)}"
+        if paid_at
+        else ""
+    )
+    window = f"{start.astimezone(zone):%H:%M}-{end.astimezone(zone):%H:%M}".replace("-00:00", "-24:00")
     return create(
         Rule.RESTORE,
-        f"{why}; paid {when}"
-        + (f" {format_local(paid_at, zone, fmt=STAMP)}" if paid_at else "")
-        + f"; restore on {day}; reconnection fee {_money(fee)}"
-        + (" (low-income cap)" if acct.low_income else ""),
+        f"{why}{paid}; restore on {day} {window}, {'after hours' if after_hours else 'in business hours'}; "
+        f"reconnection fee {_money(fee)}"
+        + (" (SB 998 low-income cap)" if acct.low_income else "")
+        + " by reconnection time",
         OrderSpec(
             OrderType.RESTORE,
-            key=f"restore:{acct.account_id}:{marker}",
+            key=f"restore:{acct.account_id}:{marker(acct)}",
             service_point_id=acct.service_point_id,
             account_id=acct.account_id,
             meter_id=acct.meter_id,
             scheduled_date=day,
         ),
     )
+
+
+def marker(acct: AccountFacts) -> str:
+    return f"pay{acct.last_payment_id}" if acct.last_payment_id else f"arr{acct.arrangement_id}"

@@ -1,0 +1,128 @@
+"""Shut-off and restore to the letter of the law (issue 22): worked examples from SB 998 and the policy.
+
+Each test names the statute (SB 998, Health and Safety Code 116900-116926) or the policy key it pins.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from server.orders.calendar import Calendar
+from server.orders.policy import load_policy
+from server.orders.rules import billing
+
+ZONE = ZoneInfo("America/Los_Angeles")
+POLICY = load_policy()
+CAL = Calendar.of(POLICY.calendar)
+TUE = dt.date(2026, 11, 17)
+WED = dt.date(2026, 11, 18)
+
+
+def at(day: dt.date, hour: int = 10, minute: int = 0) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=ZONE)
+
+
+def acct(**kw) -> billing.AccountFacts:
+    base = dict(
+        account_id=9,
+        account_number="A9",
+        service_point_id=3,
+        meter_id=7,
+        status="shut_off",
+        service_class="residential",
+        occupied=True,
+        low_income=True,
+        past_due_cents=12_000,
+        oldest_past_due_date=TUE - dt.timedelta(days=75),
+        balance_as_of=at(TUE - dt.timedelta(days=1), 6),
+        paid_since_cents=12_000,
+        last_payment_at=at(TUE, 19),
+        last_payment_id=8,
+        arrangement_id=None,
+        arrangement_made=None,
+    )
+    return billing.AccountFacts(**(base | kw))
+
+
+def with_restore(**kw):
+    return dataclasses.replace(POLICY, restore=dataclasses.replace(POLICY.restore, **kw))
+
+
+# ------------------------------------------------ 1. reconnection fee by the reconnection clock
+
+
+def test_sb998_hsc_116914_paid_tuesday_evening_restored_wednesday_morning_pays_the_business_hours_cap():
+    """SB 998 (HSC 116914): the cap follows when service is RECONNECTED. Paid Tue 19:00, restored on
+    Wednesday's run (business hours): the low-income fee is the $50.00 cap, not the $150.00 after-hours cap."""
+    d = billing.restore_rule(acct(), POLICY, CAL, WED, ZONE)
+    assert d.order.scheduled_date == WED
+    assert "in business hours" in d.reason.split("restore on")[1]
+    assert "reconnection fee $50.00 (SB 998 low-income cap)" in d.reason
+    assert "paid after hours" in d.reason  # the payment's time is stated, but does not set the fee
+    other = billing.restore_rule(acct(low_income=False), POLICY, CAL, WED, ZONE)
+    assert "reconnection fee $75.00" in other.reason  # restore.fee_cents, not after_hours_fee_cents
+
+
+def test_sb998_hsc_116914_same_evening_after_hours_restore_pays_the_after_hours_cap():
+    """restore.after_hours = "same_day": paid Tue 19:00 and restored that evening by the after-hours crew:
+    after hours, so the $150.00 cap (low income) and the $200.00 after-hours fee (others)."""
+    d = billing.restore_rule(acct(), POLICY, CAL, TUE, ZONE)
+    assert d.order.scheduled_date == TUE and "19:00-24:00, after hours" in d.reason
+    assert "$150.00" in d.reason
+    assert "$200.00" in billing.restore_rule(acct(low_income=False), POLICY, CAL, TUE, ZONE).reason
+
+
+def test_sb998_hsc_116914_next_business_day_policy_never_charges_after_hours():
+    """restore.after_hours = "next_business_day": the evening payment is restored on Wednesday in business
+    hours, so the business-hours cap applies even when the rule runs on Tuesday evening."""
+    d = billing.restore_rule(acct(), with_restore(after_hours="next_business_day"), CAL, TUE, ZONE)
+    assert (
+        d.order.scheduled_date == WED
+        and "$50.00" in d.reason
+        and "08:00-17:00, in business hours" in d.reason
+    )
+
+
+def test_sb998_hsc_116914_early_morning_payment_restored_in_business_hours():
+    """Paid 06:30 on a business day, restored by the day crew: business hours ($50.00 cap), where the old
+    rule charged the after-hours cap by the payment's time."""
+    d = billing.restore_rule(acct(last_payment_at=at(TUE, 6, 30)), POLICY, CAL, TUE, ZONE)
+    assert "08:00-17:00, in business hours" in d.reason and "$50.00" in d.reason
+
+
+def test_sb998_hsc_116914_restore_on_a_holiday_is_after_hours():
+    """Thanksgiving 2026-11-26 is a holiday: a restore that day (same-day policy) is after hours all day,
+    even at 10:00; with next_business_day it waits for Friday's business hours."""
+    thanksgiving = dt.date(2026, 11, 26)
+    paid = acct(last_payment_at=at(thanksgiving, 10))
+    d = billing.restore_rule(paid, POLICY, CAL, thanksgiving, ZONE)
+    assert d.order.scheduled_date == thanksgiving and "after hours" in d.reason.split("restore on")[1]
+    assert "$150.00" in d.reason
+    nxt = billing.restore_rule(paid, with_restore(after_hours="next_business_day"), CAL, thanksgiving, ZONE)
+    assert nxt.order.scheduled_date == dt.date(2026, 11, 27) and "$50.00" in nxt.reason
+
+
+@pytest.mark.parametrize(
+    ("when", "low_income", "fee", "after_hours"),
+    [
+        (at(WED, 8, 0), True, 5000, False),  # opening minute: business hours
+        (at(WED, 16, 59), True, 5000, False),
+        (at(WED, 17, 0), True, 15000, True),  # closing minute: after hours
+        (at(WED, 7, 59), False, 20000, True),
+        (at(WED, 12, 0), False, 7500, False),
+        (at(dt.date(2026, 11, 26), 12, 0), True, 15000, True),  # Thanksgiving noon
+        (at(dt.date(2026, 11, 21), 12, 0), False, 20000, True),  # Saturday noon
+    ],
+)
+def test_sb998_hsc_116914_reconnection_fee_by_the_time_service_is_reconnected(
+    when, low_income, fee, after_hours
+):
+    """`reconnection_fee` (the fee billed at completion): business hours are calendar.business_hours_start
+    (inclusive) to business_hours_end (exclusive) on a business day; the low-income caps are
+    restore.low_income_fee_cap_cents / low_income_after_hours_fee_cap_cents (SB 998: $50 / $150)."""
+    got = billing.reconnection_fee(restored_at=when, low_income=low_income, policy=POLICY, cal=CAL, zone=ZONE)
+    assert got == (fee, after_hours)
