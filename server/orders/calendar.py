@@ -106,8 +106,24 @@ class Calendar:
         if day.weekday() in policy.forbidden_weekdays:
             return f"no shut-offs on a {day.strftime('%A')} (policy shutoff.forbidden_weekdays)"
         if policy.no_shutoff_day_before_holiday:
-            after = day + dt.timedelta(days=1)
+            closed = self.holiday_before_next_business_day(day)
+            if closed:
+                after, name = closed
+                return (
+                    f"{day.isoformat()} is the business day before a holiday ({name}) on {after.isoformat()}"
+                )
+        return None
+
+    def holiday_before_next_business_day(self, day: dt.date) -> tuple[dt.date, str] | None:
+        """The first holiday after `day` and before the next business day (date, name), if any.
+
+        This makes `day` "the business day before a holiday" (shutoff.no_shutoff_day_before_holiday): Friday
+        2026-09-04 is, as Labor Day Monday follows the weekend, and so is a Saturday or Sunday before it.
+        """
+        after = day + dt.timedelta(days=1)
+        while not self.is_business_day(after):
             name = self.holiday(after)
             if name:
-                return f"{day.isoformat()} is the day before a holiday ({name})"
+                return after, name
+            after += dt.timedelta(days=1)
         return None

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from server.orders.calendar import Calendar
-from server.orders.policy import load_policy
+from server.orders.policy import WEEKDAYS, load_policy
 from server.orders.rules import billing
 
 ZONE = ZoneInfo("America/Los_Angeles")
@@ -126,3 +126,54 @@ def test_sb998_hsc_116914_reconnection_fee_by_the_time_service_is_reconnected(
     restore.low_income_fee_cap_cents / low_income_after_hours_fee_cap_cents (SB 998: $50 / $150)."""
     got = billing.reconnection_fee(restored_at=when, low_income=low_income, policy=POLICY, cal=CAL, zone=ZONE)
     assert got == (fee, after_hours)
+
+
+# ------------------------------------------------ 2. the business day before a holiday
+
+
+def shutoff_policy(*weekdays: str):
+    return dataclasses.replace(
+        POLICY.shutoff, forbidden_weekdays=frozenset(WEEKDAYS.index(w) for w in weekdays)
+    )
+
+
+FRIDAYS_ALLOWED = shutoff_policy("sat", "sun")
+FRIDAYS_FORBIDDEN = shutoff_policy("fri", "sat", "sun")
+
+
+@pytest.mark.parametrize(
+    ("day", "holiday", "fridays"),
+    [
+        (dt.date(2026, 9, 4), "Labor Day", FRIDAYS_ALLOWED),  # Friday before Labor Day Monday 09-07
+        (dt.date(2026, 11, 25), "Thanksgiving", FRIDAYS_ALLOWED),  # Wednesday before Thursday 11-26
+        (dt.date(2026, 11, 25), "Thanksgiving", FRIDAYS_FORBIDDEN),
+        (dt.date(2026, 7, 2), "Independence Day", FRIDAYS_ALLOWED),  # July 4 a Saturday: observed Fri 07-03
+        (dt.date(2026, 7, 2), "Independence Day", FRIDAYS_FORBIDDEN),
+        (dt.date(2027, 7, 2), "Independence Day", FRIDAYS_ALLOWED),  # July 4 a Sunday: observed Mon 07-05
+        (dt.date(2026, 9, 5), "Labor Day", shutoff_policy()),  # a weekend day before it, if cuts run then
+    ],
+)
+def test_shutoff_no_shutoff_day_before_holiday_means_the_business_day_before(day, holiday, fridays):
+    """shutoff.no_shutoff_day_before_holiday: no cut on the last business day before a holiday, however
+    many weekend days lie between (the old rule looked only at the next calendar day, so with Fridays
+    allowed Friday 2026-09-04 got shut-offs before Labor Day Monday)."""
+    why = CAL.shutoff_forbidden(day, fridays)
+    assert why is not None and "business day before a holiday" in why and holiday in why
+
+
+@pytest.mark.parametrize(
+    ("day", "fridays", "expect"),
+    [
+        (dt.date(2026, 9, 4), FRIDAYS_FORBIDDEN, "Friday"),  # forbidden as a Friday first
+        (dt.date(2026, 9, 3), FRIDAYS_FORBIDDEN, None),  # Thursday: Friday is a business day after it
+        (dt.date(2026, 9, 3), FRIDAYS_ALLOWED, None),
+        (dt.date(2027, 7, 2), FRIDAYS_FORBIDDEN, "Friday"),
+        (dt.date(2027, 7, 1), FRIDAYS_FORBIDDEN, None),
+        (dt.date(2026, 11, 13), FRIDAYS_ALLOWED, None),  # an ordinary Friday before an ordinary weekend
+    ],
+)
+def test_shutoff_business_day_before_holiday_leaves_other_days_alone(day, fridays, expect):
+    """shutoff.forbidden_weekdays and no_shutoff_day_before_holiday together: only the business day right
+    before the closure is blocked, an ordinary Friday (when allowed) and the Thursday before a Friday are not."""
+    why = CAL.shutoff_forbidden(day, fridays)
+    assert (why is None) if expect is None else (expect in why)
