@@ -421,6 +421,42 @@ def create_user_cmd(
     console.print(f"[green]created {role.value} {username}[/]")
 
 
+@app.command("disable-user")
+def disable_user_cmd(username: str) -> None:
+    """Take a user's access away at once: sign-in tokens, API tokens, browser sessions, tablet sync."""
+    from server.auth.models import User
+    from server.auth.service import revoke_access
+
+    _migrate()
+    with dbmod.session_factory()() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            err.print(f"[red]there is no user {escape(username)!r}[/]")
+            raise typer.Exit(2)
+        taken = revoke_access(db_session=session, user=user, actor="cli", settings=get_settings())
+    console.print(
+        f"[green]disabled {escape(username)}[/]: {taken['api_tokens_revoked']} API token(s) revoked, "
+        f"{taken['sessions_ended']} browser session(s) ended, CouchDB user: {escape(taken['couchdb_user'])}"
+    )
+
+
+@app.command("enable-user")
+def enable_user_cmd(username: str) -> None:
+    """Let a disabled user sign in again (what was revoked stays revoked)."""
+    from server.auth.models import User
+    from server.auth.service import enable_user
+
+    _migrate()
+    with dbmod.session_factory()() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            err.print(f"[red]there is no user {escape(username)!r}[/]")
+            raise typer.Exit(2)
+        enable_user(db_session=session, user=user)
+        session.commit()
+    console.print(f"[green]enabled {escape(username)}[/]")
+
+
 @app.command("create-token")
 def create_token_cmd(
     name: str, role: Annotated[Role, typer.Option(help="usually station")] = Role.STATION

@@ -30,6 +30,18 @@ def _unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
 
 
+# Database ids are at most this (PostgreSQL integer); a larger one names nobody.
+MAX_ID = 2**31 - 1
+
+
+def _user_of(db_session: Session, claims: dict[str, object]) -> User | None:
+    """The user a token's `sub` names; None when it is not a database id (a forged or foreign token)."""
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub.isascii() or not sub.isdigit() or not 0 < int(sub) <= MAX_ID:
+        return None
+    return db_session.get(User, int(sub))
+
+
 def get_principal(
     request: Request,
     db_session: DbSession,
@@ -55,9 +67,11 @@ def get_principal(
             raise _unauthorized("your sign-in has expired; sign in again") from None
         except jwt.InvalidTokenError:
             raise _unauthorized("the sign-in token is not valid") from None
-        user = db_session.get(User, int(str(claims["sub"])))
+        user = _user_of(db_session, claims)
         if user is None or not user.active:
             raise _unauthorized("this user no longer exists or is disabled")
+        if claims.get("gen", 0) != user.token_generation:
+            raise _unauthorized("this sign-in was revoked when the user was disabled; sign in again")
         principal = Principal(name=user.username, role=Role(user.role), user_id=user.id)
     if principal.role is Role.CSFR and principal.user_id is not None:
         tech_id = db_session.scalar(select(Technician.id).where(Technician.user_id == principal.user_id))

@@ -21,6 +21,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))  # contracts.codes.Role
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
+    # Sign-in tokens carry the generation they were issued under (claim `gen`); disabling the user bumps it,
+    # so tokens issued before stay dead even if the user is enabled again.
+    token_generation: Mapped[int] = mapped_column(default=0, server_default="0")
     # Advisors and supervisors approve billing adjustments up to this amount.
     authority_limit_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -52,6 +52,14 @@ class UserRead(BaseModel):
     authority_limit_cents: int
 
 
+class UserDisabled(UserRead):
+    """A disabled user and what was taken away with it."""
+
+    api_tokens_revoked: int
+    sessions_ended: int
+    couchdb_user: str  # removed, none, no technician, sync off, or failed: <reason> (disable again to retry)
+
+
 class ApiTokenCreate(BaseModel):
     """A new machine token."""
 

@@ -8,14 +8,19 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import jwt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contracts.codes import Role
+from server.audit.service import record
 from server.auth.models import ApiToken, User
 from server.db import utcnow
+
+if TYPE_CHECKING:
+    from server.config import Settings
 
 # scrypt work factors (RFC 7914): n=2**14, r=8, p=1 uses 16 MiB and ~50 ms per check here.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
@@ -58,6 +63,7 @@ def create_access_token(*, user: User, secret: str, minutes: int) -> str:
     now = utcnow()
     claims = {
         "sub": str(user.id),
+        "gen": user.token_generation,
         "name": user.username,
         "role": user.role,
         "iat": int(now.timestamp()),
@@ -98,11 +104,71 @@ def create_api_token(*, db_session: Session, name: str, role: Role, user_id: int
 
 
 def lookup_api_token(*, db_session: Session, token: str) -> ApiToken | None:
-    """The live (not revoked) token row for a presented token, or None."""
+    """The live token row for a presented token, or None (unknown, revoked, or its user disabled)."""
     row = db_session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
     if row is None or row.revoked_at is not None:
         return None
+    if row.user_id is not None:
+        owner = db_session.get(User, row.user_id)
+        if owner is None or not owner.active:
+            return None
     return row
+
+
+def disable_user(*, db_session: Session, user: User) -> dict[str, int]:
+    """Take a user's access away at once: sign-in tokens, API tokens and browser sessions (not committed).
+
+    The CouchDB user of a CSFR's tablet is removed by the caller after the commit
+    (server.sync.service.deprovision), since CouchDB is not part of this transaction.
+    """
+    from server.web.service import end_user_sessions  # server.web imports this module
+
+    user.active = False
+    user.token_generation += 1  # every sign-in token issued so far stops matching
+    now = utcnow()
+    tokens = list(
+        db_session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)))
+    )
+    for row in tokens:
+        row.revoked_at = now
+    sessions = end_user_sessions(db_session=db_session, user_id=user.id)
+    db_session.flush()
+    return {"api_tokens_revoked": len(tokens), "sessions_ended": sessions}
+
+
+def revoke_access(*, db_session: Session, user: User, actor: str, settings: Settings) -> dict[str, Any]:
+    """Disable `user` and commit, then remove their tablet's CouchDB user; the audit trail records it.
+
+    The one path for taking access away (API, CLI, deactivating a technician). Idempotent: disabling
+    again retries a CouchDB removal that failed.
+    """
+    # server.sync imports the models of every feature; importing it here at the top would be circular.
+    from server.sync.runner import admin_from
+    from server.sync.service import deprovision_user
+
+    taken = disable_user(db_session=db_session, user=user)
+    record(
+        db_session=db_session,
+        actor=actor,
+        action="disabled",
+        entity_type="user",
+        entity_id=user.id,
+        detail={"username": user.username, **{k: str(v) for k, v in taken.items()}},
+    )
+    db_session.commit()
+    admin = admin_from(settings)
+    try:
+        couch = deprovision_user(db_session=db_session, admin=admin, user_id=user.id)
+    finally:
+        if admin is not None:
+            admin.close()
+    return {**taken, "couchdb_user": couch}
+
+
+def enable_user(*, db_session: Session, user: User) -> None:
+    """Let a disabled user sign in again; what was revoked stays revoked (not committed)."""
+    user.active = True
+    db_session.flush()
 
 
 def create_user(

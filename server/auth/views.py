@@ -18,10 +18,11 @@ from server.auth.schemas import (
     Me,
     TokenRead,
     UserCreate,
+    UserDisabled,
     UserRead,
 )
 from server.db import utcnow
-from server.deps import Admin, AppSettings, CurrentPrincipal, DbSession
+from server.deps import MAX_ID, Admin, AppSettings, CurrentPrincipal, DbSession
 from server.errors import ApiError, conflict, not_found
 
 router = APIRouter(prefix="/api", tags=["auth"])
@@ -76,6 +77,47 @@ def create_user(body: UserCreate, principal: Admin, db_session: DbSession) -> Us
         entity_type="user",
         entity_id=user.id,
         detail={"username": user.username, "role": user.role},
+    )
+    db_session.commit()
+    return user
+
+
+def valid_user(user_id: int, db_session: DbSession) -> User:
+    """Path dependency: the user, else 404."""
+    user = db_session.get(User, user_id) if 0 < user_id <= MAX_ID else None
+    if user is None:
+        raise not_found("user", user_id)
+    return user
+
+
+@router.post(
+    "/users/{user_id}/disable",
+    response_model=UserDisabled,
+    summary="Disable a user: their sign-in tokens, API tokens, browser sessions and tablet sync stop at once. Admin.",
+)
+def disable_user(
+    user: Annotated[User, Depends(valid_user)], principal: Admin, db_session: DbSession, settings: AppSettings
+) -> UserDisabled:
+    if user.id == principal.user_id:
+        raise conflict("you cannot disable yourself; ask another admin", code="self_disable")
+    taken = service.revoke_access(db_session=db_session, user=user, actor=principal.name, settings=settings)
+    return UserDisabled(**UserRead.model_validate(user).model_dump(), **taken)
+
+
+@router.post(
+    "/users/{user_id}/enable",
+    response_model=UserRead,
+    summary="Enable a disabled user (they sign in again; revoked tokens stay revoked). Admin.",
+)
+def enable_user(user: Annotated[User, Depends(valid_user)], principal: Admin, db_session: DbSession) -> User:
+    service.enable_user(db_session=db_session, user=user)
+    record(
+        db_session=db_session,
+        actor=principal.name,
+        action="enabled",
+        entity_type="user",
+        entity_id=user.id,
+        detail={"username": user.username},
     )
     db_session.commit()
     return user

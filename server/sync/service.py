@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -81,6 +82,37 @@ def provision_all(*, db_session: Session, admin: CouchAdmin, secret: str) -> lis
         select(Technician).where(Technician.active.is_(True)).order_by(Technician.code)
     )
     return [provision(admin=admin, tech=t, secret=secret) for t in techs]
+
+
+def deprovision(*, admin: CouchAdmin, tech: Technician) -> bool:
+    """Remove the CSFR's CouchDB user so their tablet can no longer read or write (the database stays).
+
+    Returns False when there was no user. `provision` (the next sync session once enabled) recreates it.
+    """
+    doc_id = f"org.couchdb.user:{database_for(tech)}"
+    current = admin.get_doc("_users", doc_id)
+    if current is None:
+        return False
+    admin.put_doc("_users", {"_id": doc_id, "_rev": current["_rev"], "_deleted": True})
+    return True
+
+
+def deprovision_user(*, db_session: Session, admin: CouchAdmin | None, user_id: int) -> str:
+    """Remove the CouchDB user of the technician linked to a (disabled) user; says what happened.
+
+    One of "removed", "none" (no CouchDB user), "no technician", "sync off" (no COUCHDB_URL) or
+    "failed: <reason>" (CouchDB unreachable: disabling again retries).
+    """
+    tech = db_session.scalar(select(Technician).where(Technician.user_id == user_id))
+    if tech is None:
+        return "no technician"
+    if admin is None:
+        return "sync off"
+    try:
+        return "removed" if deprovision(admin=admin, tech=tech) else "none"
+    except (CouchError, httpx.HTTPError) as exc:
+        log.warning("could not remove the CouchDB user of %s: %s", tech.code, exc)
+        return f"failed: {exc}"
 
 
 def order_document(

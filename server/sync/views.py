@@ -32,6 +32,8 @@ def sync_session(principal: CurrentPrincipal, db_session: DbSession, settings: A
         raise ApiError(409, "no_technician", "this CSFR user is not linked to a technician; ask a dispatcher")
     tech = db_session.get(Technician, principal.technician_id)
     assert tech is not None
+    if not tech.active:
+        raise forbidden(f"technician {tech.code} is deactivated: their tablet may not sync; ask a dispatcher")
     admin = admin_from(settings)
     if admin is None:
         raise ApiError(503, "sync_off", "this server has no CouchDB configured (COUCHDB_URL)")

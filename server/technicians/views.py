@@ -9,7 +9,9 @@ from sqlalchemy import select
 
 from contracts.codes import Role
 from server.audit.service import record
-from server.deps import CurrentPrincipal, DbSession, Office, OfficeOrCsfr, Staff
+from server.auth.models import User
+from server.auth.service import revoke_access
+from server.deps import AppSettings, CurrentPrincipal, DbSession, Office, OfficeOrCsfr, Staff
 from server.errors import ApiError, conflict, not_found
 from server.technicians.models import Technician
 from server.technicians.schemas import TechnicianCreate, TechnicianRead, TechnicianUpdate
@@ -93,6 +95,7 @@ def update_technician(
     body: TechnicianUpdate,
     principal: Staff,
     db_session: DbSession,
+    settings: AppSettings,
     response: Response,
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
 ) -> Technician:
@@ -101,6 +104,7 @@ def update_technician(
     if if_match.strip().removeprefix("W/").strip('"') not in {str(tech.version), "*"}:
         raise ApiError(412, "stale_version", f"technician {tech.code} changed since you read it; reload it")
     changes = _check_dump(body)
+    deactivating = tech.active and changes.get("active") is False
     for field, value in changes.items():
         setattr(tech, field, value)
     record(
@@ -112,6 +116,8 @@ def update_technician(
         detail={k: str(v) for k, v in changes.items()},
     )
     db_session.commit()
+    if deactivating:
+        _revoke_sign_in(tech, principal.name, db_session, settings)
     response.headers["ETag"] = f'"{tech.version}"'
     return tech
 
@@ -119,7 +125,9 @@ def update_technician(
 @router.delete(
     "/{technician_id}", status_code=204, summary="Deactivate a technician (kept for history). Staff."
 )
-def deactivate_technician(tech: VisibleTechnician, principal: Staff, db_session: DbSession) -> None:
+def deactivate_technician(
+    tech: VisibleTechnician, principal: Staff, db_session: DbSession, settings: AppSettings
+) -> None:
     tech.active = False
     record(
         db_session=db_session,
@@ -130,3 +138,11 @@ def deactivate_technician(tech: VisibleTechnician, principal: Staff, db_session:
         detail={},
     )
     db_session.commit()
+    _revoke_sign_in(tech, principal.name, db_session, settings)
+
+
+def _revoke_sign_in(tech: Technician, actor: str, db_session: DbSession, settings: AppSettings) -> None:
+    """A deactivated technician's user loses its tokens, sessions and CouchDB user at once."""
+    user = db_session.get(User, tech.user_id) if tech.user_id is not None else None
+    if user is not None:
+        revoke_access(db_session=db_session, user=user, actor=actor, settings=settings)

@@ -78,6 +78,20 @@ def end_session(*, db_session: Session, token: str) -> bool:
     return True
 
 
+def end_user_sessions(*, db_session: Session, user_id: int) -> int:
+    """Sign every live browser session of a user out (disabling them); returns how many were ended."""
+    now = utcnow()
+    rows = list(
+        db_session.scalars(
+            select(WebSession).where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None))
+        )
+    )
+    for row in rows:
+        row.revoked_at = now
+    db_session.flush()
+    return len(rows)
+
+
 def csrf_token(*, session_token: str, secret: str) -> str:
     """The CSRF token bound to a session: HMAC-SHA256 of its token under the server's key."""
     return hmac.new(secret.encode(), b"csrf:" + session_token.encode(), hashlib.sha256).hexdigest()

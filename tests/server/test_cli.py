@@ -354,3 +354,26 @@ def test_demo_couchdb_starts_with_a_secret_that_begins_with_a_dash(tmp_path, mon
         if proc.stdout is not None:
             proc.stdout.close()
         get_settings.cache_clear()
+
+
+def test_disable_and_enable_user(empty_database_url, engine, tmp_path):
+    """disable-user takes a user's access away (inactive, token generation moved on) and says what it
+    revoked; enable-user lets them back; an unknown name exits 2 naming it."""
+    made = run(
+        ["create-user", "quinn", "--role", "csfr", "--password", "long-enough-password"],
+        empty_database_url,
+        tmp_path,
+    )
+    assert made.returncode == 0, made.stderr
+    off = run(["disable-user", "quinn"], empty_database_url, tmp_path)
+    assert off.returncode == 0, off.stderr
+    assert "disabled quinn" in off.stdout and "0 API token(s) revoked" in off.stdout
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT active, token_generation FROM users WHERE username = 'quinn'")).one()
+    assert not row.active and row.token_generation == 1
+    on = run(["enable-user", "quinn"], empty_database_url, tmp_path)
+    assert on.returncode == 0, on.stderr
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT active FROM users WHERE username = 'quinn'")).scalar_one()
+    missing = run(["disable-user", "nobody"], empty_database_url, tmp_path)
+    assert missing.returncode == 2 and "nobody" in missing.stderr
