@@ -8,11 +8,12 @@ shut-off approval, planned for a later day of the look-ahead, on hold), and sums
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from routing import Plan, Unassigned
+from routing import Bottleneck, Plan, Unassigned
 from routing.diagnose import describe, describe_bottleneck
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ def unassigned_entry(day: DayProblem, u: Unassigned) -> dict[str, Any]:
         "reason": u.reason.value,
         "detail": describe(u, name=lambda t: code_of(day, t), crew=CREW),
         "technicians": [code_of(day, t) for t in u.technician_ids],
+        "skills": list(u.skills),
         "due_date": due.isoformat() if due else None,
         "planned_for": later.isoformat() if later else None,
     }
@@ -84,17 +86,30 @@ def summary(day: DayProblem, plan: Plan, unassigned: list[dict[str, Any]]) -> di
     def name(t: str) -> str:
         return code_of(day, t)
 
-    bottlenecks = [
-        {
-            "kind": b.kind,
-            "skills": list(b.skills),
-            "technicians": [code_of(day, t) for t in b.technician_ids],
-            "orders": b.stops,
-            "work_h": round(b.work_s / 3600, 1),
-            "text": describe_bottleneck(b, crew_size=crew_size, name=name, crew=CREW),
-        }
-        for b in plan.bottlenecks
-    ]
+    def still(b: Bottleneck) -> int:
+        """How many of the bottleneck's orders are still left out for it (not planned for a later day)."""
+        if b.kind == "skill":
+            return sum(
+                u["reason"] == "skill_short" and tuple(u.get("skills", ())) == b.skills for u in unassigned
+            )
+        return sum(u["reason"] in ("day_full", "not_worth_overtime") for u in unassigned)
+
+    bottlenecks = []
+    for b in plan.bottlenecks:
+        kept = still(b)
+        if kept == 0:
+            continue
+        b = dataclasses.replace(b, stops=kept, work_s=b.work_s * kept // max(1, b.stops))
+        bottlenecks.append(
+            {
+                "kind": b.kind,
+                "skills": list(b.skills),
+                "technicians": [code_of(day, t) for t in b.technician_ids],
+                "orders": b.stops,
+                "work_h": round(b.work_s / 3600, 1),
+                "text": describe_bottleneck(b, crew_size=crew_size, name=name, crew=CREW),
+            }
+        )
     idle = [
         {
             "technician_code": code_of(day, i.technician_id),
