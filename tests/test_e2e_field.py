@@ -83,7 +83,7 @@ def live(empty_database_url: str, tmp_path: Path) -> Iterator[tuple[str, httpx.C
     base = f"http://127.0.0.1:{port}"
     client = httpx.Client(base_url=base, timeout=30)
     try:
-        wait_for(lambda: _healthy(client), 60, "the server")
+        wait_for(lambda: _healthy(client), 180, "the server")
         token = client.post(
             "/api/auth/token", data={"username": "dispatcher", "password": "curbstop-demo"}
         ).json()

@@ -49,13 +49,18 @@ def live_server(empty_database_url: str, tmp_path: Path):
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        # Generous: the server imports the routing stack (numba, OR-Tools) before it listens, which takes
+        # long on a loaded machine; the failure names what the server printed.
+        deadline = time.monotonic() + 180
+        while True:
             try:
                 if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
-                time.sleep(0.2)
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.fail(f"the server did not come up:\n{(tmp_path / 'server.log').read_text()[-3000:]}")
+            time.sleep(0.2)
         yield base, token, empty_database_url
     finally:
         proc.terminate()

@@ -140,7 +140,7 @@ def demo_day(empty_database_url: str, tmp_path: Path) -> Iterator[DemoDay]:
         engine=engine,
     )
     try:
-        wait_for(lambda: _healthy(base), 60, "the server")
+        wait_for(lambda: _healthy(base), 180, "the server")
         yield day
     finally:
         for c in day.clients.values():
