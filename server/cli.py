@@ -69,8 +69,16 @@ def serve(
 ) -> None:
     """Run the API server (migrating the database first)."""
     import uvicorn
+    from pydantic import ValidationError
 
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:  # e.g. a short or published CURBSTOP_SECRET_KEY: refuse to start
+        for problem in exc.errors():
+            err.print(
+                f"[red]refusing to start: {escape(str(problem['msg']).removeprefix('Value error, '))}[/]"
+            )
+        raise typer.Exit(2) from None
     _migrate()
     uvicorn.run(
         "server.main:create_app",

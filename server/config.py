@@ -11,6 +11,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# A signing key shorter than this (characters) is refused: HS256 wants at least 256 bits of secret.
+MIN_SECRET_KEY_CHARS = 32
+# Keys that have been published (old compose default, documentation examples): anyone could forge with them.
+KNOWN_SECRET_KEYS = frozenset(
+    {
+        "change-me-to-a-long-random-string",
+        "changeme",
+        "change-me",
+        "secret",
+        "curbstop",
+    }
+)
+
 
 class Settings(BaseSettings):
     """Runtime configuration; every field can be set from the environment or a .env file."""
@@ -27,6 +40,11 @@ class Settings(BaseSettings):
         default="",
         validation_alias=AliasChoices("COUCHDB_URL", "CURBSTOP_COUCHDB_URL"),
         description="CouchDB server URL with admin credentials; empty means a local pouchdb-server",
+    )
+    couchdb_public_url: str = Field(
+        default="",
+        description="the CouchDB URL tablets replicate with, when it differs from COUCHDB_URL's host "
+        "(behind a TLS reverse proxy, e.g. https://sync.example-water.org); empty means COUCHDB_URL's",
     )
     secret_key: str = Field(
         default="", description="JWT signing key; empty means a key kept in <var_dir>/secret_key"
@@ -54,6 +72,25 @@ class Settings(BaseSettings):
         "empty draws the district's own streets from its service points (the demo, the tests, offline)",
     )
     tile_attribution: str = Field(default="", description="the tile server's attribution line, shown on maps")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _strong_key(cls, value: str) -> str:
+        """Refuse a published or short signing key at start-up: tokens signed with it could be forged."""
+        if not value:
+            return value  # the key generated once into <var_dir>/secret_key
+        how = "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        if value.strip().lower() in KNOWN_SECRET_KEYS:
+            raise ValueError(
+                f"CURBSTOP_SECRET_KEY is a published example value; anyone could forge sign-in tokens "
+                f"with it. {how}, or leave it empty to use <var_dir>/secret_key"
+            )
+        if len(value) < MIN_SECRET_KEY_CHARS:
+            raise ValueError(
+                f"CURBSTOP_SECRET_KEY is {len(value)} characters; it needs at least {MIN_SECRET_KEY_CHARS}. "
+                f"{how}, or leave it empty to use <var_dir>/secret_key"
+            )
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -40,6 +40,8 @@ def sync_session(principal: CurrentPrincipal, db_session: DbSession, settings: A
     try:
         answer = service.session_for(tech=tech, admin=admin, secret=settings.resolved_secret_key())
         # The tablet shows every time, and decides what "today" is, in the utility's zone.
+        if settings.couchdb_public_url:  # CouchDB is not published; tablets reach it through a proxy
+            answer["couchdb_url"] = settings.couchdb_public_url.rstrip("/")
         return {**answer, "time_zone": settings.timezone}
     finally:
         admin.close()

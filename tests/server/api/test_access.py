@@ -156,3 +156,19 @@ def test_disabling_a_csfr_removes_their_couchdb_user(
         assert tablet.get(url).status_code == 401
     assert client.get("/api/sync/session", headers=csfr).status_code == 401
     assert sync_service.database_for(tech) == session["database"]
+
+
+@pytest.mark.couchdb
+def test_sync_session_names_the_public_couchdb_url(client, app, login, couch, make_technician, settings):
+    """With CURBSTOP_COUCHDB_PUBLIC_URL set (CouchDB behind a proxy, not published), the sync session
+    sends tablets there instead of the server's own COUCHDB_URL host."""
+    configured = Settings(
+        var_dir=settings.var_dir,
+        secret_key=settings.secret_key,
+        couchdb_url=couch.url.replace("://", f"://{couch.username}:{couch.password}@"),
+        couchdb_public_url="https://sync.example-water.org/",
+    )
+    app.dependency_overrides[get_settings] = lambda: configured
+    tech = make_technician(code=f"P{uuid.uuid4().hex[:8]}")
+    body = client.get("/api/sync/session", headers=login(Role.CSFR, technician=tech)).json()
+    assert body["couchdb_url"] == "https://sync.example-water.org"
