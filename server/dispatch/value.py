@@ -105,7 +105,8 @@ def value_of(
     ramp = max(1, rules.due_ramp_business_days)
     closeness = max(0.0, 1.0 - days_left / ramp)
     value = math.ceil(base * (1.0 + rules.due_boost * closeness))
-    appointment = order.window_start is not None
+    # A shut-off's window is the policy's cut hours (shutoff.cut_hours_*), not a promise to a customer.
+    appointment = order.window_start is not None and order.order_type != OrderType.SHUT_OFF_NONPAY.value
     if appointment:
         value = max(value, rules.appointment_value_minutes * 60)
     worthy = appointment or priority.value in rules.overtime_worthy

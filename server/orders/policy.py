@@ -64,6 +64,7 @@ class ReadsPolicy:
     zero_use_meter_test_cycles: int
     confirm_use_factor: float
     confirm_margin_gallons: float
+    very_low_factor: float = 0.1  # below this share of the norm: very low
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,10 @@ class ShutoffPolicy:
     batch_review: bool
     exclusion_default_days: int  # how long a supervisor's exclusion holds when they name no days
     exclusion_max_days: int  # the longest an exclusion may hold
+    # The hours of day a cut may be done (the order's window): e.g. 08:00-16:00, none after noon before a closure.
+    cut_hours_start: dt.time = dt.time(8)
+    cut_hours_end: dt.time = dt.time(16)
+    cut_end_before_closure: dt.time = dt.time(12)
 
 
 @dataclass(frozen=True)
@@ -322,6 +327,7 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "high_factor": _float(1.0),
         "very_high_factor": _float(1.0),
         "low_factor": _float(0.0, 1.0),
+        "very_low_factor": _float(0.0, 1.0),
         "min_history_intervals": _int(1, 60),
         "history_years": _int(1, 10),
         "rollover_max_fraction": _float(0.01, 0.99),
@@ -355,6 +361,9 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "batch_review": _bool,
         "exclusion_default_days": _int(1, 366),
         "exclusion_max_days": _int(1, 366),
+        "cut_hours_start": _clock,
+        "cut_hours_end": _clock,
+        "cut_end_before_closure": _clock,
     },
     "restore": {
         "max_remaining_past_due_cents": _int(0),
@@ -519,10 +528,18 @@ def _build(values: dict[str, dict[str, Any]], source: str, *, path: str) -> Poli
     reads = ReadsPolicy(**values["reads"])
     if reads.very_high_factor < reads.high_factor:
         raise PolicyError(path, None, "reads.very_high_factor", "must not be below reads.high_factor")
+    if reads.very_low_factor > reads.low_factor:
+        raise PolicyError(path, None, "reads.very_low_factor", "must not be above reads.low_factor")
     cal = CalendarPolicy(**values["calendar"])
     if cal.business_hours_end <= cal.business_hours_start:
         raise PolicyError(path, None, "calendar.business_hours_end", "must be after business_hours_start")
     shutoff = ShutoffPolicy(**values["shutoff"])
+    if shutoff.cut_hours_end <= shutoff.cut_hours_start:
+        raise PolicyError(path, None, "shutoff.cut_hours_end", "must be after shutoff.cut_hours_start")
+    if shutoff.cut_end_before_closure <= shutoff.cut_hours_start:
+        raise PolicyError(
+            path, None, "shutoff.cut_end_before_closure", "must be after shutoff.cut_hours_start"
+        )
     if shutoff.exclusion_default_days > shutoff.exclusion_max_days:
         raise PolicyError(
             path, None, "shutoff.exclusion_default_days", "must not be above shutoff.exclusion_max_days"

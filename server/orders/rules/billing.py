@@ -172,6 +172,8 @@ def shutoff_rule(
     reason = f"{_money(acct.owed_cents)} past due for {days} days; written notice {written.astimezone(zone).date()}"
     if acct.final_notice_at is not None:
         reason += f"; final notice {format_local(acct.final_notice_at, zone, fmt=STAMP)}"
+    start, end = cut_window(policy, cal, run_date, zone)
+    reason += f"; cut between {start.astimezone(zone):%H:%M} and {end.astimezone(zone):%H:%M}"
     reason += ended
     return create(
         Rule.SHUTOFF,
@@ -183,9 +185,28 @@ def shutoff_rule(
             account_id=acct.account_id,
             meter_id=acct.meter_id,
             scheduled_date=run_date,
+            window_start=start,
+            window_end=end,
             needs_review=p.batch_review,
         ),
     )
+
+
+def cut_window(
+    policy: Policy, cal: Calendar, day: dt.date, zone: ZoneInfo
+) -> tuple[dt.datetime, dt.datetime]:
+    """The hours a shut-off may be done on `day` (UTC-aware): shutoff.cut_hours_start to cut_hours_end, ending
+    by shutoff.cut_end_before_closure when the office is closed the next day (a weekend day or holiday), so a
+    customer cut off has a working day to pay and be restored. The order carries it as its window, so the
+    planner never schedules a cut outside it.
+    """
+    p = policy.shutoff
+    end_at = p.cut_hours_end
+    if not cal.is_business_day(day + dt.timedelta(days=1)):
+        end_at = min(end_at, p.cut_end_before_closure)
+    start = dt.datetime.combine(day, p.cut_hours_start, tzinfo=zone)
+    end = dt.datetime.combine(day, end_at, tzinfo=zone)
+    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
 
 def blocking_for_notice(reasons: list[str], acct: AccountFacts) -> bool:

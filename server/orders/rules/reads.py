@@ -156,7 +156,9 @@ class MeterFacts:
 class Verdict:
     """A read's classification and whether it needs a reread."""
 
-    validation: str  # ok | first | code | negative | estimated | zero | low | high | very_high | rollover
+    validation: (
+        str  # ok | first | code | negative | estimated | zero | very_low | low | high | very_high | rollover
+    )
     reason: str
     reread: bool
 
@@ -215,9 +217,19 @@ def classify(
         return Verdict(
             "high", f"use {used} is over {policy.high_factor:g} times {norm_name} of {normal}{note}", True
         )
-    if use < policy.low_factor * norm and active_occupied:
+    # Low use is flagged on every account (../shared/DOMAIN.md: "low below 40%"); only ZERO use is limited
+    # to active, occupied accounts - a vacant house using nothing is expected, one using a little is not.
+    if use == 0:
+        return Verdict("ok", "zero use on an account that is not active and occupied", False)
+    if use < policy.very_low_factor * norm:
         return Verdict(
-            "low", f"use {used} is under {policy.low_factor:g} times {norm_name} of {normal}", True
+            "very_low",
+            f"use {used} is under {policy.very_low_factor:g} times {norm_name} of {normal}{note}",
+            True,
+        )
+    if use < policy.low_factor * norm:
+        return Verdict(
+            "low", f"use {used} is under {policy.low_factor:g} times {norm_name} of {normal}{note}", True
         )
     return Verdict("rollover" if rolled else "ok", f"within the expected range{note}", False)
 
@@ -238,7 +250,8 @@ def reading_limits(
     Found by asking `classify` itself (the thresholds give a first guess; the ends are then moved one
     register step at a time until the reading at each end passes and the one beyond it does not), so the
     limits and the validation cannot disagree. An open end is None; both are None when the range would
-    cross the register's rollover (the digits would wrap: no simple range to give).
+    cross the register's rollover (the digits would wrap: no simple range to give). One reading outside
+    the range also passes on an account that is not active and occupied: `previous` itself (zero use).
     """
     step = 10.0**-decimals
     top = register_top(dials, decimals)
@@ -263,7 +276,7 @@ def reading_limits(
         return not verdict.reread
 
     limited = history_count >= policy.min_history_intervals and norm is not None and norm > 0
-    low_use = policy.low_factor * norm if limited and active_occupied and norm is not None else 0.0
+    low_use = policy.low_factor * norm if limited and norm is not None else 0.0
     low = on_step(previous + math.ceil(low_use / step - 1e-9) * step)
     # At most a few steps either way: the guess is off only by float rounding or the zero-use rule.
     for _ in range(1000):

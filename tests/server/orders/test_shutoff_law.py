@@ -177,3 +177,124 @@ def test_shutoff_business_day_before_holiday_leaves_other_days_alone(day, friday
     before the closure is blocked, an ordinary Friday (when allowed) and the Thursday before a Friday are not."""
     why = CAL.shutoff_forbidden(day, fridays)
     assert (why is None) if expect is None else (expect in why)
+
+
+# ------------------------------------------------ 3. low reads on every account; low / very low
+
+
+def classify(**kw):
+    from server.orders.rules import reads
+
+    base = dict(
+        use=100.0,
+        rolled=False,
+        read_code="",
+        norm=100.0,
+        history_count=12,
+        active_occupied=True,
+        estimates_in_a_row=0,
+        policy=POLICY.reads,
+    )
+    return reads.classify(**(base | kw))
+
+
+@pytest.mark.parametrize("occupied", [True, False])
+def test_reads_low_factor_flags_low_use_on_unoccupied_accounts_too(occupied):
+    """reads.low_factor (DOMAIN.md: low below 40% of the seasonal norm) applies to every account; only zero
+    use is limited to active, occupied accounts. 30 of a norm of 100 is low whether or not anyone lives there."""
+    v = classify(use=30.0, active_occupied=occupied)
+    assert (v.validation, v.reread) == ("low", True) and "under 0.4 times" in v.reason
+
+
+def test_reads_zero_use_on_an_unoccupied_account_is_expected():
+    """Zero use is flagged only on an active, occupied account (reads.zero_use_meter_test_cycles)."""
+    assert classify(use=0.0, active_occupied=False).reread is False
+    assert classify(use=0.0, active_occupied=True).validation == "zero"
+
+
+def test_reads_very_low_factor_splits_low_like_high_and_very_high():
+    """reads.very_low_factor (0.1): under 10% of the norm is 'very_low', 10-40% 'low', 40% and up ok."""
+    assert classify(use=9.0).validation == "very_low" and "under 0.1 times" in classify(use=9.0).reason
+    assert classify(use=10.0).validation == "low"
+    assert classify(use=40.0).validation == "ok"
+
+
+def test_reads_very_low_factor_above_low_factor_is_refused(tmp_path):
+    """A policy whose very-low factor is above its low factor names the key."""
+    from server.orders.policy import PolicyError
+
+    f = tmp_path / "p.toml"
+    f.write_text("[reads]\nvery_low_factor = 0.5\n")
+    with pytest.raises(PolicyError, match=r"reads\.very_low_factor: must not be above"):
+        load_policy(f)
+
+
+def test_reads_limits_for_an_unoccupied_account_have_a_low_end():
+    """reading_limits asks classify, so the tablet and hand-held limits of an unoccupied account now have a
+    low end at 40% of the norm (use 40 on a norm of 100 from a previous reading of 1000)."""
+    from server.orders.rules import reads
+
+    low, high = reads.reading_limits(
+        previous=1000.0,
+        norm=100.0,
+        history_count=12,
+        active_occupied=False,
+        dials=6,
+        decimals=0,
+        policy=POLICY.reads,
+    )
+    assert (low, high) == (1040.0, 1250.0)
+
+
+# ------------------------------------------------ 4. hours of day for cuts
+
+
+def shutoff_acct(**kw):
+    return acct(
+        status="active",
+        low_income=False,
+        paid_since_cents=0,
+        last_payment_at=None,
+        last_payment_id=None,
+        written_notice_at=at(TUE - dt.timedelta(days=14)),
+        final_notice_at=at(TUE - dt.timedelta(days=3), 11),
+        **kw,
+    )
+
+
+def test_shutoff_cut_hours_are_the_orders_window():
+    """shutoff.cut_hours_start / cut_hours_end (08:00-16:00): the shut-off order carries them as its window."""
+    d = billing.shutoff_rule(shutoff_acct(), POLICY, CAL, TUE, ZONE)
+    assert d.order.window_start == at(TUE, 8).astimezone(dt.UTC)
+    assert d.order.window_end == at(TUE, 16).astimezone(dt.UTC)
+    assert "cut between 08:00 and 16:00" in d.reason
+
+
+def test_shutoff_cut_end_before_closure_on_a_friday():
+    """shutoff.cut_end_before_closure (12:00): with Fridays allowed, a Friday cut (the office closed the next
+    day) must be done by noon."""
+    friday = dt.date(2026, 11, 20)
+    d = billing.shutoff_rule(
+        shutoff_acct(), dataclasses.replace(POLICY, shutoff=FRIDAYS_ALLOWED), CAL, friday, ZONE
+    )
+    assert (d.order.window_start, d.order.window_end) == (
+        at(friday, 8).astimezone(dt.UTC),
+        at(friday, 12).astimezone(dt.UTC),
+    )
+
+
+def test_shutoff_cut_window_is_not_an_appointment():
+    """A cut window is the policy's hours, not a promise: the plan values a shut-off as a shut-off
+    (dispatch.value_minutes.shut_off), not as an appointment (dispatch.appointment_value_minutes)."""
+    from server.dispatch.value import value_of
+    from server.orders.models import WorkOrder
+
+    order = WorkOrder(
+        order_type="shut_off_nonpay",
+        priority="shut_off",
+        window_start=at(TUE, 8),
+        window_end=at(TUE, 16),
+        scheduled_date=TUE,
+    )
+    value = value_of(order, due=TUE, plan_date=TUE, policy=POLICY, calendar=CAL, overtime_floor=None)
+    assert value < POLICY.dispatch.appointment_value_minutes * 60
