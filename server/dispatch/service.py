@@ -331,7 +331,14 @@ def replan_rest(
     )
     states = _states(db_session, plan, now, zone)
     now_s = seconds_of(now, plan.plan_date, zone)
-    params = SolveParams(time_limit_s=time_limit_s, seed=seed, workers=1)
+    # Two search processes: the job's thread then only waits on them, so an API process that runs jobs
+    # in-process keeps answering (OR-Tools holds the interpreter while it searches in-process).
+    params = SolveParams(
+        time_limit_s=time_limit_s,
+        seed=seed,
+        workers=2,
+        balance_cost_per_s=current_policy().dispatch.balance_cost_per_s,
+    )
     done = {sid for st in states.values() for sid in st.done_stop_ids}
     earlier = plan_from_json(plan.solver_plan)
     known = {v.stop_id for r in earlier.routes for v in r.visits} | {u.stop_id for u in earlier.unassigned}

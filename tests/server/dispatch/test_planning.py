@@ -178,31 +178,23 @@ def _published_day(db_session, crew, make_order):
 
 
 def test_replan_request_returns_at_once_while_the_api_answers(client, login, db_session, crew, make_order):
-    """A re-plan with a 20-second budget is queued as a job (202 with its status URL) and answers at once;
-    the health check answers meanwhile; running the job stores the new draft plan."""
+    """A re-plan with a 20-second budget is queued as a job (202 with its status URL) and answers at once
+    (the solver ran inside the request before, for the whole budget); the health check answers straight
+    after; running the job stores the new draft plan."""
     row = _published_day(db_session, crew, make_order)
     dispatcher = login(Role.DISPATCHER)
-    health: list[float] = []
-
-    def probe() -> None:
-        for _ in range(5):
-            t0 = time.monotonic()
-            assert client.get("/api/health").status_code == 200
-            health.append(time.monotonic() - t0)
-
-    prober = threading.Thread(target=probe)
     t0 = time.monotonic()
-    prober.start()
     resp = client.post(
         f"/api/dispatch/plans/{row.id}/replan",
         json={"now": local(11).isoformat(), "time_limit_s": 20},
         headers=dispatcher,
     )
     elapsed = time.monotonic() - t0
-    prober.join()
     assert resp.status_code == 202, resp.text
     assert elapsed < 5
-    assert health and max(health) < 5
+    t1 = time.monotonic()
+    assert client.get("/api/health").status_code == 200
+    assert time.monotonic() - t1 < 5
     job = db_session.get(Job, resp.json()["job_id"])
     assert job.kind == "dispatch.replan" and job.status == "queued"
     assert resp.json()["status_url"] == f"/api/jobs/{job.id}"
@@ -257,3 +249,60 @@ def test_emergency_request_is_a_job_that_inserts_and_dispatches(client, login, d
     job = db_session.get(Job, resp.json()["job_id"])
     with pytest.raises(Exception, match=f"nobody can take order {nobody.id} today"):
         service.emergency_job(db_session=db_session, job=job, report=lambda *_a, **_k: None)
+
+
+def test_a_running_replan_job_leaves_the_api_process_responsive(fresh_engine):
+    """While a re-plan job searches for 4 s in a worker thread of the API process, the process's other
+    threads still run: the 99th percentile of a 10 ms tick is under 100 ms (the search runs in worker
+    processes; in-process, OR-Tools held the interpreter for the whole search)."""
+    from sqlalchemy.orm import sessionmaker
+
+    from server.accounts.models import ServicePoint
+    from server.jobs.service import run, submit
+    from server.technicians.models import Technician
+
+    factory = sessionmaker(bind=fresh_engine, expire_on_commit=False)
+    with factory() as s:
+        for code in ("T1", "T2"):
+            s.add(Technician(code=code, name=code, skills=["read"], depot_lat=38.58, depot_lon=-121.49))
+        for i in range(40):
+            sp = ServicePoint(
+                cis_service_point_id=f"R{i}", address=f"{i} Oak", lat=38.58 + i / 900, lon=-121.49
+            )
+            s.add(sp)
+            s.flush()
+            s.add(
+                WorkOrder(
+                    order_type="reread",
+                    priority="reread",
+                    service_point_id=sp.id,
+                    required_skills=["read"],
+                    scheduled_date=DAY,
+                    idempotency_key=f"resp{i}",
+                )
+            )
+        s.flush()
+        row = service.make_plan(
+            db_session=s, plan_date=DAY, service_area="", time_limit_s=1, seed=0, actor="t"
+        )
+        service.publish(db_session=s, plan=row, actor="t")
+        job = submit(
+            db_session=s,
+            kind="dispatch.replan",
+            actor="t",
+            params={"plan_id": row.id, "now": local(10).isoformat(), "time_limit_s": 4.0, "seed": 0},
+        )
+        s.commit()
+    worker = threading.Thread(target=run, kwargs={"factory": factory, "job_id": job.id})
+    worker.start()
+    ticks: list[float] = []
+    while worker.is_alive():
+        t0 = time.monotonic()
+        time.sleep(0.01)
+        ticks.append(time.monotonic() - t0)
+    worker.join()
+    with factory() as s:
+        assert s.get(Job, job.id).status == "succeeded", s.get(Job, job.id).message
+    ticks.sort()
+    assert len(ticks) > 50
+    assert ticks[int(0.99 * (len(ticks) - 1))] < 0.1
