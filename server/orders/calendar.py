@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+import holidays
+
 from server.orders.policy import CalendarPolicy, ShutoffPolicy
 
 
@@ -18,45 +20,29 @@ def years_after(day: dt.date, years: int) -> dt.date:
         return day.replace(year=day.year + years, day=28)
 
 
-def _nth_weekday(year: int, month: int, weekday: int, n: int) -> dt.date:
-    """The n-th (1-based; -1 = last) `weekday` (Monday 0) of the month."""
-    if n > 0:
-        first = dt.date(year, month, 1)
-        return first + dt.timedelta(days=(weekday - first.weekday()) % 7 + 7 * (n - 1))
-    last = dt.date(year + (month == 12), month % 12 + 1, 1) - dt.timedelta(days=1)
-    return last - dt.timedelta(days=(last.weekday() - weekday) % 7)
-
-
-def _observed(day: dt.date) -> dt.date:
-    """A fixed-date holiday on Saturday is observed Friday, on Sunday the Monday after."""
-    if day.weekday() == 5:
-        return day - dt.timedelta(days=1)
-    if day.weekday() == 6:
-        return day + dt.timedelta(days=1)
-    return day
-
-
 @lru_cache(maxsize=64)
-def us_federal_holidays(year: int) -> dict[dt.date, str]:
-    """The observed US federal holidays of `year` (5 U.S.C. 6103), date -> name."""
-    days = {
-        _observed(dt.date(year, 1, 1)): "New Year's Day",
-        _nth_weekday(year, 1, 0, 3): "Birthday of Martin Luther King, Jr.",
-        _nth_weekday(year, 2, 0, 3): "Washington's Birthday",
-        _nth_weekday(year, 5, 0, -1): "Memorial Day",
-        _observed(dt.date(year, 6, 19)): "Juneteenth National Independence Day",
-        _observed(dt.date(year, 7, 4)): "Independence Day",
-        _nth_weekday(year, 9, 0, 1): "Labor Day",
-        _nth_weekday(year, 10, 0, 2): "Columbus Day",
-        _observed(dt.date(year, 11, 11)): "Veterans Day",
-        _nth_weekday(year, 11, 3, 4): "Thanksgiving Day",
-        _observed(dt.date(year, 12, 25)): "Christmas Day",
-    }
-    # Next year's New Year's Day observed on Friday Dec 31 belongs to this calendar year.
-    following = _observed(dt.date(year + 1, 1, 1))
-    if following.year == year:
-        days[following] = "New Year's Day (observed)"
-    return days
+def public_holidays(country: str, subdivision: str, year: int) -> dict[dt.date, str]:
+    """The public holidays of `country` (and its `subdivision`, "" for none) in `year`, date -> name.
+
+    From the maintained `holidays` package, observed-day rules as it defines them (US: a Saturday holiday
+    is observed the Friday before, a Sunday one the Monday after; both dates are listed). Several names on
+    one day are joined with "; ".
+    """
+    found = holidays.country_holidays(country, subdiv=subdivision or None, years=year, observed=True)
+    return {day: name for day, name in sorted(found.items()) if day.year == year}
+
+
+def check_region(country: str, subdivision: str) -> None:
+    """Raise ValueError naming what is wrong when `holidays` does not know the country or subdivision."""
+    supported = holidays.list_supported_countries()
+    if country not in supported:
+        raise ValueError(
+            f"unknown country {country!r} (an ISO 3166-1 alpha-2 code the holidays package knows)"
+        )
+    if subdivision and subdivision not in supported[country]:
+        raise ValueError(
+            f"unknown subdivision {subdivision!r} of {country}; known: {', '.join(sorted(supported[country]))}"
+        )
 
 
 @dataclass(frozen=True)
@@ -74,8 +60,8 @@ class Calendar:
         """The holiday's name if `day` is one."""
         if day in self.policy.holidays:
             return "utility holiday"
-        if self.policy.us_federal_holidays:
-            return us_federal_holidays(day.year).get(day)
+        if self.policy.public_holidays:
+            return public_holidays(self.policy.country, self.policy.subdivision, day.year).get(day)
         return None
 
     def is_business_day(self, day: dt.date) -> bool:

@@ -44,10 +44,12 @@ class PolicyError(ValueError):
 @dataclass(frozen=True)
 class CalendarPolicy:
     weekend_days: frozenset[int]  # date.weekday() numbers
-    us_federal_holidays: bool
-    holidays: frozenset[dt.date]
+    holidays: frozenset[dt.date]  # the utility's own closure days
     business_hours_start: dt.time
     business_hours_end: dt.time
+    public_holidays: bool = True  # the public holidays of country/subdivision (the `holidays` package)
+    country: str = "US"
+    subdivision: str = ""  # e.g. "CA": the state's holidays too
 
 
 @dataclass(frozen=True)
@@ -312,13 +314,22 @@ def _intervals(v: Any) -> dict[str, int]:
     return out
 
 
+def _region_code(v: Any) -> str:
+    if not isinstance(v, str) or not re.fullmatch(r"[A-Za-z0-9]{0,3}", v):
+        raise ValueError(f'expected an ISO code such as "US" or "CA", got {v!r}')
+    return v.upper()
+
+
 _READ_CODES = frozenset(c.value for c in ReadCode if c.value)
 
 # section -> key -> converter. The keys are exactly those of the built-in policy.toml.
 SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
     "calendar": {
         "weekend_days": _weekdays,
-        "us_federal_holidays": _bool,
+        "us_federal_holidays": _bool,  # before public_holidays/country; still read (see _build)
+        "public_holidays": _bool,
+        "country": _region_code,
+        "subdivision": _region_code,
         "holidays": _dates,
         "business_hours_start": _clock,
         "business_hours_end": _clock,
@@ -530,7 +541,19 @@ def _build(values: dict[str, dict[str, Any]], source: str, *, path: str) -> Poli
         raise PolicyError(path, None, "reads.very_high_factor", "must not be below reads.high_factor")
     if reads.very_low_factor > reads.low_factor:
         raise PolicyError(path, None, "reads.very_low_factor", "must not be above reads.low_factor")
-    cal = CalendarPolicy(**values["calendar"])
+    calendar = dict(values["calendar"])
+    legacy = calendar.pop("us_federal_holidays", None)
+    if legacy is not None:  # only a utility's older file has it: the US federal holidays on or off
+        calendar["public_holidays"] = legacy
+    cal = CalendarPolicy(**calendar)
+    from server.orders.calendar import check_region
+
+    try:
+        check_region(cal.country, cal.subdivision)
+    except ValueError as exc:
+        raise PolicyError(
+            path, None, "calendar.subdivision" if "subdivision" in str(exc) else "calendar.country", str(exc)
+        ) from None
     if cal.business_hours_end <= cal.business_hours_start:
         raise PolicyError(path, None, "calendar.business_hours_end", "must be after business_hours_start")
     shutoff = ShutoffPolicy(**values["shutoff"])

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from contracts.codes import OrderType
-from server.orders.calendar import Calendar, us_federal_holidays
+from server.orders.calendar import Calendar, public_holidays
 from server.orders.policy import load_policy
 from server.orders.rules import billing, field, reads
 from server.orders.rules.base import Outcome, Rule
@@ -178,13 +178,16 @@ def test_zero_use_two_cycles_running_raises_a_meter_test():
 
 
 def test_federal_holidays_2026_with_observed_days():
-    days = us_federal_holidays(2026)
+    """calendar.country = "US" without a subdivision: the federal holidays from the `holidays` package."""
+    days = public_holidays("US", "", 2026)
     assert days[dt.date(2026, 11, 26)] == "Thanksgiving Day"
-    assert days[dt.date(2026, 7, 3)] == "Independence Day"  # July 4 is a Saturday
-    assert days[dt.date(2026, 1, 19)].startswith("Birthday of Martin")
+    assert days[dt.date(2026, 7, 3)] == "Independence Day (observed)"  # July 4 is a Saturday
+    assert days[dt.date(2026, 1, 19)].startswith("Martin Luther King")
     assert days[dt.date(2026, 5, 25)] == "Memorial Day"
-    assert dt.date(2026, 7, 4) not in days
-    assert us_federal_holidays(2027)[dt.date(2027, 12, 31)].startswith("New Year")  # 2028-01-01 is a Saturday
+    assert dt.date(2026, 11, 27) not in days  # the day after Thanksgiving is a state holiday, not federal
+    assert public_holidays("US", "", 2027)[dt.date(2027, 12, 31)].startswith(
+        "New Year"
+    )  # 2028-01-01 a Saturday
 
 
 def test_shutoff_calendar_forbids_fridays_weekends_holidays_and_their_eves():

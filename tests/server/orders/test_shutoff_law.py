@@ -298,3 +298,58 @@ def test_shutoff_cut_window_is_not_an_appointment():
     )
     value = value_of(order, due=TUE, plan_date=TUE, policy=POLICY, calendar=CAL, overtime_floor=None)
     assert value < POLICY.dispatch.appointment_value_minutes * 60
+
+
+# ------------------------------------------------ 5. holidays from a maintained source
+
+
+def california(**kw) -> Calendar:
+    return Calendar.of(dataclasses.replace(POLICY.calendar, subdivision="CA", **kw))
+
+
+def test_calendar_subdivision_ca_adds_the_states_holidays():
+    """calendar.country / calendar.subdivision = "US" / "CA": Cesar Chavez Day (2026-03-31) and the day after
+    Thanksgiving (2026-11-27) close the office, from the `holidays` package; the federal default keeps them open."""
+    ca = california()
+    assert ca.holiday(dt.date(2026, 3, 31)) == "Cesar Chavez Day"
+    assert ca.holiday(dt.date(2026, 11, 27)) == "Day After Thanksgiving"
+    assert CAL.holiday(dt.date(2026, 3, 31)) is None and CAL.is_business_day(dt.date(2026, 11, 27))
+    # Business days count the state's closures: Wed 11-25 -> Mon 11-30 is one business day in California.
+    assert ca.business_days_between(dt.date(2026, 11, 25), dt.date(2026, 11, 30)) == 1
+    assert CAL.business_days_between(dt.date(2026, 11, 25), dt.date(2026, 11, 30)) == 2
+
+
+def test_calendar_holidays_are_the_utilitys_own_closures_on_top():
+    """calendar.holidays: the utility's own closure days (a furlough Monday) add to the public ones, and the
+    business day before one gets no cut (shutoff.no_shutoff_day_before_holiday)."""
+    furlough = dt.date(2026, 10, 19)
+    cal = california(holidays=frozenset({furlough}))
+    assert cal.holiday(furlough) == "utility holiday" and not cal.is_business_day(furlough)
+    assert "business day before a holiday (utility holiday)" in cal.shutoff_forbidden(
+        dt.date(2026, 10, 16), FRIDAYS_ALLOWED
+    )
+
+
+def test_calendar_public_holidays_off_and_the_older_key(tmp_path):
+    """calendar.public_holidays = false observes none; a file from before this change that says
+    us_federal_holidays = false still means the same; an unknown country or state is refused by key."""
+    from server.orders.policy import PolicyError
+
+    old = tmp_path / "old.toml"
+    old.write_text("[calendar]\nus_federal_holidays = false\n")
+    assert Calendar.of(load_policy(old).calendar).holiday(dt.date(2026, 11, 26)) is None
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[calendar]\nsubdivision = "XX"\n')
+    with pytest.raises(PolicyError, match=r"calendar\.subdivision: unknown subdivision 'XX' of US"):
+        load_policy(bad)
+    bad.write_text('[calendar]\ncountry = "QQ"\n')
+    with pytest.raises(PolicyError, match=r"calendar\.country: unknown country 'QQ'"):
+        load_policy(bad)
+
+
+def test_california_thanksgiving_wednesday_and_friday():
+    """With subdivision "CA" and Fridays allowed, the Wednesday before Thanksgiving is still the business
+    day before a holiday, and the Friday after is a holiday itself (SB 998 keys on the office's closed days)."""
+    ca = california()
+    assert "Thanksgiving" in ca.shutoff_forbidden(dt.date(2026, 11, 25), FRIDAYS_ALLOWED)
+    assert "Day After Thanksgiving" in ca.shutoff_forbidden(dt.date(2026, 11, 27), FRIDAYS_ALLOWED)
