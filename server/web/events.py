@@ -35,6 +35,10 @@ WATCHED: dict[str, str] = {
     "jobs": "jobs",
     "field_results": "field",
     "technicians": "crew",
+    "review_items": "review",
+    "adjustments": "review",
+    "shutoff_batches": "shutoffs",
+    "shutoff_exclusions": "shutoffs",
 }
 _PENDING = "curbstop_web_topics"
 

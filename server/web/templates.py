@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from contracts.codes import Role
+from server.adjustments.calculators import money
 from server.auth.service import Principal
 from server.timezone import format_day, format_local, utility_zone, zone_abbreviation
 
@@ -45,6 +46,11 @@ def minutes(seconds: int | float | None) -> str:
     return f"{total // 60} h {total % 60:02d} min" if total >= 60 else f"{total} min"
 
 
+def dollars(cents: int | None) -> str:
+    """-1234 -> '-$12.34' (integer cents to dollars, as the adjustments' working writes them)."""
+    return "" if cents is None else money(cents)
+
+
 def label(code: str | None) -> str:
     """'shut_off_nonpay' -> 'shut off nonpay': a code as words."""
     return (code or "").replace("_", " ")
@@ -57,7 +63,12 @@ def zone_name(day: dt.date | None = None) -> str:
 
 
 templates.env.filters.update(
-    local_time=local_time, local_datetime=local_datetime, minutes=minutes, label=label, day=format_day
+    local_time=local_time,
+    local_datetime=local_datetime,
+    minutes=minutes,
+    label=label,
+    dollars=dollars,
+    day=format_day,
 )
 templates.env.globals.update(zone_name=zone_name, timedelta=dt.timedelta)
 
@@ -69,6 +80,7 @@ class PageLink:
     title: str
     path: str
     roles: frozenset[Role]
+    home: frozenset[Role] = frozenset()  # roles that land here after signing in, before any earlier page
 
 
 # Every office page registers here (web.pages.register), in the order of the navigation bar; `/` sends a
@@ -76,17 +88,18 @@ class PageLink:
 PAGES: list[PageLink] = []
 
 
-def register(title: str, path: str, roles: tuple[Role, ...]) -> PageLink:
-    """Add a page to the navigation (idempotent by path)."""
-    link = PageLink(title=title, path=path, roles=frozenset(roles))
+def register(title: str, path: str, roles: tuple[Role, ...], *, home: tuple[Role, ...] = ()) -> PageLink:
+    """Add a page to the navigation (idempotent by path); `home`: the roles whose start page it is."""
+    link = PageLink(title=title, path=path, roles=frozenset(roles), home=frozenset(home))
     if all(p.path != path for p in PAGES):
         PAGES.append(link)
     return link
 
 
 def home_for(principal: Principal) -> str | None:
-    """The first page `principal`'s role may open, or None."""
-    return next((p.path for p in PAGES if principal.role in p.roles), None)
+    """The page that is `principal`'s role's home, else the first page the role may open, or None."""
+    own = next((p.path for p in PAGES if principal.role in p.home and principal.role in p.roles), None)
+    return own or next((p.path for p in PAGES if principal.role in p.roles), None)
 
 
 def render(

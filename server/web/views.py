@@ -15,9 +15,9 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from server.auth.service import Principal, authenticate
+from server.auth.service import Principal, SignInThrottled, sign_in
 from server.config import REPO_ROOT
-from server.deps import OFFICE, AppSettings, DbSession
+from server.deps import OFFICE, AppSettings, DbSession, SignInGuard, client_address
 from server.errors import not_found
 from server.web import service
 from server.web.deps import CsrfRejected, PageForbidden, SignInRequired, WebPrincipal, page_roles
@@ -118,6 +118,7 @@ def login(
     request: Request,
     db_session: DbSession,
     settings: AppSettings,
+    guard: SignInGuard,
     username: Annotated[str, Form(max_length=64)] = "",
     password: Annotated[str, Form(max_length=256)] = "",
     csrf_token: Annotated[str, Form(max_length=64)] = "",
@@ -134,7 +135,20 @@ def login(
             error="the sign-in form expired; sign in again",
             status=403,
         )
-    user = authenticate(db_session=db_session, username=username.strip(), password=password)
+    throttle, limits = guard
+    try:
+        user = sign_in(
+            db_session=db_session,
+            username=username.strip(),
+            password=password,
+            address=client_address(request),
+            throttle=throttle,
+            limits=limits,
+        )
+    except SignInThrottled as exc:
+        page = _login_page(request, next_url=target, username=username, error=exc.message, status=429)
+        page.headers["Retry-After"] = str(exc.retry_after_s)
+        return page
     if user is None:
         return _login_page(
             request, next_url=target, username=username, error="wrong username or password", status=401
@@ -237,9 +251,13 @@ def _csrf(request: Request, _exc: CsrfRejected) -> Response:
 def install(app: FastAPI) -> None:
     """Add the office pages to `app`: routes, their error pages, static files."""
     from server.web.board.views import router as board_router
+    from server.web.review.views import router as review_router
+    from server.web.supervisor.views import router as supervisor_router
 
     app.include_router(router)
     app.include_router(board_router)
+    app.include_router(review_router)
+    app.include_router(supervisor_router)
     app.add_exception_handler(SignInRequired, _signin_redirect)  # type: ignore[arg-type]
     app.add_exception_handler(PageForbidden, _forbidden)  # type: ignore[arg-type]
     app.add_exception_handler(CsrfRejected, _csrf)  # type: ignore[arg-type]
