@@ -416,11 +416,12 @@ def create_user_cmd(
     password: Annotated[str | None, typer.Option(help="prompted for when omitted")] = None,
 ) -> None:
     """Add a user who signs in with a password."""
-    from server.auth.service import create_user
+    from server.auth.service import create_user, password_problem
 
     secret = password or getpass.getpass(f"password for {username}: ")
-    if len(secret) < 8:
-        err.print("[red]the password must have at least 8 characters[/]")
+    problem = password_problem(secret, username=username)
+    if problem is not None:
+        err.print(f"[red]{escape(problem)}[/]")
         raise typer.Exit(2)
     _migrate()
     with dbmod.session_factory()() as session:

@@ -49,6 +49,20 @@ class Settings(BaseSettings):
     secret_key: str = Field(
         default="", description="JWT signing key; empty means a key kept in <var_dir>/secret_key"
     )
+    signin_window_s: int = Field(
+        default=15 * 60, ge=1, description="sign-in throttling: the sliding window failures are counted in"
+    )
+    signin_failures_per_user: int = Field(
+        default=10, ge=1, description="failed sign-ins for one username within the window before a 429"
+    )
+    signin_failures_per_address: int = Field(
+        default=50, ge=1, description="failed sign-ins from one client address within the window before a 429"
+    )
+    cors_origins: str = Field(
+        default="",
+        description="comma-separated browser origins allowed to call the API from another site "
+        "(e.g. https://portal.example-water.org); empty (the default) allows none",
+    )
     access_token_minutes: int = Field(default=12 * 60, ge=1, description="lifetime of a sign-in token")
     host: str = "127.0.0.1"
     port: int = 8000
@@ -105,6 +119,10 @@ class Settings(BaseSettings):
                 f"CURBSTOP_TIMEZONE {value!r} is not an IANA time zone name (e.g. America/Los_Angeles)"
             ) from None
         return value
+
+    def cors_origin_list(self) -> list[str]:
+        """The CORS origins, one per entry, without blanks or trailing slashes."""
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL to use, defaulting to the SQLite file in var_dir."""

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from contracts.codes import Role
 from server.auth.models import User
 from server.auth.service import API_TOKEN_PREFIX, Principal, decode_access_token, lookup_api_token
+from server.auth.throttle import SignInThrottle, ThrottleLimits
 from server.config import Settings, get_settings
 from server.db import get_db, utcnow
 from server.errors import ApiError
@@ -21,6 +22,25 @@ from server.technicians.models import Technician
 
 DbSession = Annotated[Session, Depends(get_db)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
+
+
+def get_signin_throttle(request: Request, settings: AppSettings) -> tuple[SignInThrottle, ThrottleLimits]:
+    """This process's sign-in throttle (one per app, see server.main) and the configured limits."""
+    limits = ThrottleLimits(
+        window_s=settings.signin_window_s,
+        per_user=settings.signin_failures_per_user,
+        per_address=settings.signin_failures_per_address,
+    )
+    return request.app.state.signin_throttle, limits
+
+
+SignInGuard = Annotated[tuple[SignInThrottle, ThrottleLimits], Depends(get_signin_throttle)]
+
+
+def client_address(request: Request) -> str:
+    """The caller's address as the server sees it (behind a proxy: run uvicorn with --proxy-headers)."""
+    return request.client.host if request.client else "unknown"
+
 
 # auto_error=False: we raise our own JSON 401 naming what is missing.
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)

@@ -71,6 +71,11 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
 
     app = FastAPI(title="Curbstop", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan)
     errors.install(app)
+    from server import security
+    from server.auth.throttle import SignInThrottle
+
+    security.install(app, get_settings())
+    app.state.signin_throttle = SignInThrottle()  # this process's own counts (docs/security.md)
     for router in (
         auth_router,
         orders_router,

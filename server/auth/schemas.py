@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from contracts.codes import Role
+from server.auth.service import password_problem
 
 
 class TokenRead(BaseModel):
@@ -33,10 +35,19 @@ class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(min_length=2, max_length=64, pattern=r"^[a-z0-9_.-]+$")
-    password: str = Field(min_length=8, max_length=200)
+    password: str = Field(max_length=200, description="at least 12 characters, not a common password")
     role: Role
-    full_name: str = ""
-    authority_limit_cents: int = Field(default=0, ge=0)
+    full_name: str = Field(default="", max_length=120)
+    authority_limit_cents: int = Field(default=0, ge=0, le=2**63 - 1)
+
+    @field_validator("password")
+    @classmethod
+    def _password_policy(cls, value: str, info: ValidationInfo) -> str:
+        """Refuse a short, common or username-bearing password, naming the rule."""
+        problem = password_problem(value, username=str(info.data.get("username", "")))
+        if problem is not None:
+            raise PydanticCustomError("password_policy", problem)
+        return value
 
 
 class UserRead(BaseModel):

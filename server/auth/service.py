@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jwt
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session
 from contracts.codes import Role
 from server.audit.service import record
 from server.auth.models import ApiToken, User
+from server.auth.throttle import SignInThrottle, ThrottleLimits
 from server.db import utcnow
 
 if TYPE_CHECKING:
@@ -39,12 +42,53 @@ def verify_password(password: str, stored: str) -> bool:
     """True when `password` matches the stored scrypt hash."""
     try:
         scheme, n, r, p, salt_b64, digest_b64 = stored.split("$")
+        salt, expected = base64.b64decode(salt_b64), base64.b64decode(digest_b64)
+        if scheme != "scrypt":
+            return False
+        digest = hashlib.scrypt(
+            password.encode(), salt=salt, n=int(n), r=int(r), p=int(p), dklen=len(expected) or 64
+        )
     except ValueError:
         return False
-    if scheme != "scrypt":
-        return False
-    digest = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt_b64), n=int(n), r=int(r), p=int(p))
-    return hmac.compare_digest(digest, base64.b64decode(digest_b64))
+    return hmac.compare_digest(digest, expected)
+
+
+def needs_rehash(stored: str) -> bool:
+    """True when a stored hash was made with other work factors than today's (re-hashed at sign-in)."""
+    return not stored.startswith(f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}$")
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """A real hash of a random password, with today's parameters: checked when the username is unknown,
+    so a failure costs the same scrypt run whether or not the user exists."""
+    return hash_password(secrets.token_urlsafe(16))
+
+
+# New passwords: at least this long, and not on the shipped list of common and breached ones.
+MIN_PASSWORD_CHARS = 12
+MAX_PASSWORD_CHARS = 200
+_COMMON_PASSWORDS_FILE = Path(__file__).with_name("data") / "common_passwords.txt"
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The shipped list (server/auth/data/common_passwords.txt), lower-cased."""
+    lines = _COMMON_PASSWORDS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip().lower() for line in lines if line.strip() and not line.startswith("#"))
+
+
+def password_problem(password: str, *, username: str = "") -> str | None:
+    """Why a new password is refused (a sentence), or None when it is acceptable."""
+    if len(password) < MIN_PASSWORD_CHARS:
+        return f"the password must have at least {MIN_PASSWORD_CHARS} characters (it has {len(password)})"
+    if len(password) > MAX_PASSWORD_CHARS:
+        return f"the password may have at most {MAX_PASSWORD_CHARS} characters"
+    if password.strip().lower() in common_passwords():
+        return "the password is on the list of common or breached passwords; choose another"
+    if username and username.strip().lower() in password.lower():
+        return "the password must not contain the username"
+    return None
 
 
 @dataclass(frozen=True)
@@ -78,13 +122,50 @@ def decode_access_token(token: str, secret: str) -> dict[str, object]:
 
 
 def authenticate(*, db_session: Session, username: str, password: str) -> User | None:
-    """The active user with that username and password, or None."""
+    """The active user with that username and password, or None (re-hashes an outdated hash; not committed)."""
     user = db_session.scalar(select(User).where(User.username == username))
     if user is None or not user.active:
         # Spend the same time as a real check so usernames cannot be probed by timing.
-        verify_password(password, "scrypt$16384$8$AAAAAAAAAAAAAAAAAAAAAA==$AAAA")
+        verify_password(password, dummy_hash())
         return None
-    return user if verify_password(password, user.password_hash) else None
+    if not verify_password(password, user.password_hash):
+        return None
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+        db_session.flush()
+    return user
+
+
+class SignInThrottled(Exception):
+    """Too many failed sign-ins for this username or from this address; `retry_after_s` says when."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(
+            f"too many failed sign-ins for this username or from this address; try again in {retry_after_s} s"
+        )
+        self.message = str(self)
+        self.retry_after_s = retry_after_s
+
+
+def sign_in(
+    *,
+    db_session: Session,
+    username: str,
+    password: str,
+    address: str,
+    throttle: SignInThrottle,
+    limits: ThrottleLimits,
+) -> User | None:
+    """`authenticate` behind the throttle (API and office pages alike); raises SignInThrottled."""
+    wait = throttle.retry_after_s(username=username, address=address, limits=limits)
+    if wait:
+        raise SignInThrottled(wait)
+    user = authenticate(db_session=db_session, username=username, password=password)
+    if user is None:
+        throttle.failed(username=username, address=address)
+    else:
+        throttle.succeeded(username=username)
+    return user
 
 
 def _token_hash(token: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
 
@@ -22,7 +22,15 @@ from server.auth.schemas import (
     UserRead,
 )
 from server.db import utcnow
-from server.deps import MAX_ID, Admin, AppSettings, CurrentPrincipal, DbSession
+from server.deps import (
+    MAX_ID,
+    Admin,
+    AppSettings,
+    CurrentPrincipal,
+    DbSession,
+    SignInGuard,
+    client_address,
+)
 from server.errors import ApiError, conflict, not_found
 
 router = APIRouter(prefix="/api", tags=["auth"])
@@ -30,13 +38,31 @@ router = APIRouter(prefix="/api", tags=["auth"])
 
 @router.post("/auth/token", response_model=TokenRead, summary="Sign in (OAuth2 password flow). Anyone.")
 def sign_in(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], db_session: DbSession, settings: AppSettings
+    request: Request,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    db_session: DbSession,
+    settings: AppSettings,
+    guard: SignInGuard,
 ) -> TokenRead:
-    user = service.authenticate(db_session=db_session, username=form.username, password=form.password)
+    throttle, limits = guard
+    try:
+        user = service.sign_in(
+            db_session=db_session,
+            username=form.username,
+            password=form.password,
+            address=client_address(request),
+            throttle=throttle,
+            limits=limits,
+        )
+    except service.SignInThrottled as exc:
+        raise ApiError(
+            429, "too_many_attempts", exc.message, headers={"Retry-After": str(exc.retry_after_s)}
+        ) from None
     if user is None:
         raise ApiError(
             401, "bad_credentials", "wrong username or password", headers={"WWW-Authenticate": "Bearer"}
         )
+    db_session.commit()  # a re-hashed password
     token = service.create_access_token(
         user=user, secret=settings.resolved_secret_key(), minutes=settings.access_token_minutes
     )

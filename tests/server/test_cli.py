@@ -80,11 +80,11 @@ def test_demo_then_import_rejection(empty_database_url, engine, tmp_path):
 
 
 def test_create_user_and_token(empty_database_url, tmp_path):
-    """create-user refuses a short password; create-token prints a cs_ token."""
+    """create-user refuses a short password (under 12 characters); create-token prints a cs_ token."""
     short = run(
         ["create-user", "pat", "--role", "dispatcher", "--password", "short"], empty_database_url, tmp_path
     )
-    assert short.returncode == 2 and "at least 8" in short.stderr
+    assert short.returncode == 2 and "at least 12" in short.stderr
     ok = run(
         ["create-user", "pat", "--role", "dispatcher", "--password", "long-enough-pw"],
         empty_database_url,
