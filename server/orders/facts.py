@@ -238,6 +238,7 @@ def account_facts(
                 "paid_since": 0,
                 "last_payment": (None, None),
                 "arrangement": (None, None),
+                "plan_defaulted_on": None,
                 "holds": [],
                 "written": None,
                 "final": None,
@@ -265,6 +266,18 @@ def account_facts(
             )
         ):
             rows[account_id]["arrangement"] = (arr_id, made)
+        # SB 998: the day a protected customer's payment plan defaulted (the CIS sends the plan as
+        # status "defaulted" with end_date the day it defaulted); the latest one counts.
+        for account_id, defaulted in db_session.execute(
+            select(PaymentArrangement.account_id, func.max(PaymentArrangement.end_date))
+            .where(
+                PaymentArrangement.account_id.in_(scope),
+                PaymentArrangement.status == "defaulted",
+                PaymentArrangement.end_date <= run_date,
+            )
+            .group_by(PaymentArrangement.account_id)
+        ):
+            rows[account_id]["plan_defaulted_on"] = defaulted
         for account_id, kind, start, end in db_session.execute(
             select(
                 ShutoffHold.account_id, ShutoffHold.kind, ShutoffHold.start_date, ShutoffHold.end_date
@@ -341,6 +354,7 @@ def account_facts(
                 last_payment_id=row["last_payment"][1],
                 arrangement_id=row["arrangement"][0],
                 arrangement_made=row["arrangement"][1],
+                plan_defaulted_on=row["plan_defaulted_on"],
                 holds=tuple(row["holds"]),
                 written_notice_at=row["written"],
                 final_notice_at=row["final"],

@@ -103,6 +103,10 @@ class ShutoffPolicy:
     cut_hours_start: dt.time = dt.time(8)
     cut_hours_end: dt.time = dt.time(16)
     cut_end_before_closure: dt.time = dt.time(12)
+    # SB 998's protected customer (medical certificate + cannot-pay statement + a payment plan): a cut only
+    # after this many days of plan default, and this many business days after a final notice posted then.
+    protected_plan_default_days: int = 60
+    protected_final_notice_business_days: int = 5
 
 
 @dataclass(frozen=True)
@@ -375,6 +379,8 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "cut_hours_start": _clock,
         "cut_hours_end": _clock,
         "cut_end_before_closure": _clock,
+        "protected_plan_default_days": _int(60, 3650),
+        "protected_final_notice_business_days": _int(5, 60),
     },
     "restore": {
         "max_remaining_past_due_cents": _int(0),

@@ -65,6 +65,7 @@ class AccountFacts:
     open_orders: tuple[OpenOrder, ...] = field(default_factory=tuple)
     balance_cents: int = 0  # everything owed, as the CIS last reported it
     exclusion: ExclusionFacts | None = None  # the latest exclusion from a shut-off list not lifted
+    plan_defaulted_on: dt.date | None = None  # latest payment plan that defaulted (SB 998 clock)
 
     @property
     def receivable(self) -> Receivable:
@@ -113,6 +114,7 @@ def shutoff_rule(
         if h.kind in p.hold_kinds and h.active_on(run_date):
             until = f" until {h.end}" if h.end else ""
             reasons.append(f"{h.kind.replace('_', ' ')} hold{until}")
+    sb998_notice = protected_reasons(acct, policy, cal, run_date, zone, reasons)
     # Notices: a written notice after the debt began, far enough back.
     written = acct.written_notice_at
     began = acct.oldest_past_due_date
@@ -130,7 +132,7 @@ def shutoff_rule(
             final = acct.final_notice_at
             start_of_day = dt.datetime.combine(run_date, policy.calendar.business_hours_start, tzinfo=zone)
             if final is None or final < written:
-                reasons.append("no final notice posted at the premise yet")
+                reasons.append(NO_FINAL_NOTICE)
                 need_final_delivery = True
             elif final + dt.timedelta(hours=p.final_notice_hours) > start_of_day:
                 reasons.append(
@@ -141,18 +143,29 @@ def shutoff_rule(
     if forbidden:
         reasons.append(forbidden)
     if reasons:
-        blocking = [r for r in reasons if r != "no final notice posted at the premise yet"]
+        blocking = [r for r in reasons if r not in (NO_FINAL_NOTICE, NO_SB998_NOTICE)]
+        need_final_delivery = need_final_delivery or sb998_notice
         if need_final_delivery and p.deliver_final_notice and not blocking_for_notice(blocking, acct):
             if acct.open_of(OrderType.NOTICE_DELIVERY):
                 return hold(Rule.SHUTOFF, "final notice delivery is under way", account_id=acct.account_id)
             return create(
                 Rule.SHUTOFF,
                 f"{_money(acct.owed_cents)} past due for {days} days; written notice served "
-                f"{written.astimezone(zone).date() if written else '?'}; the final notice must be posted "
-                f"{p.final_notice_hours} hours before a shut-off",
+                f"{written.astimezone(zone).date() if written else '?'}; "
+                + (
+                    f"SB 998 protected customer whose payment plan defaulted {acct.plan_defaulted_on}: a final "
+                    f"notice must be posted at the property {p.protected_final_notice_business_days} business "
+                    "days before a shut-off"
+                    if sb998_notice
+                    else f"the final notice must be posted {p.final_notice_hours} hours before a shut-off"
+                ),
                 OrderSpec(
                     OrderType.NOTICE_DELIVERY,
-                    key=f"notice:final:{acct.account_id}:{written.isoformat() if written else ''}",
+                    key=(
+                        f"notice:sb998:{acct.account_id}:{acct.plan_defaulted_on}"
+                        if sb998_notice
+                        else f"notice:final:{acct.account_id}:{written.isoformat() if written else ''}"
+                    ),
                     service_point_id=acct.service_point_id,
                     account_id=acct.account_id,
                     meter_id=acct.meter_id,
@@ -207,6 +220,50 @@ def cut_window(
     start = dt.datetime.combine(day, p.cut_hours_start, tzinfo=zone)
     end = dt.datetime.combine(day, end_at, tzinfo=zone)
     return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+
+
+NO_FINAL_NOTICE = "no final notice posted at the premise yet"
+NO_SB998_NOTICE = "SB 998: no final notice posted at the property since the plan's default days ran"
+
+
+def protected_reasons(
+    acct: AccountFacts, policy: Policy, cal: Calendar, run_date: dt.date, zone: ZoneInfo, reasons: list[str]
+) -> bool:
+    """Add SB 998's protected-customer reasons (HSC 116910) to `reasons`; True when only a posted notice is missing.
+
+    Protected: an active medical_certificate hold, an active cannot_pay hold and a payment plan. While the
+    plan is active the arrangement holds the account already; once it defaulted, a cut waits for
+    shutoff.protected_plan_default_days of default and shutoff.protected_final_notice_business_days business
+    days after a final notice posted at the property after them.
+    """
+    p = policy.shutoff
+    active = {h.kind for h in acct.holds if h.active_on(run_date)}
+    if not {"medical_certificate", "cannot_pay"} <= active:
+        return False
+    if acct.arrangement_id is not None:
+        reasons.append("SB 998 protected customer (medical certificate, cannot pay, payment plan)")
+        return False
+    defaulted = acct.plan_defaulted_on
+    if defaulted is None:
+        return False  # no plan accepted: not protected by SB 998 (hold_kinds may still hold it)
+    eligible = defaulted + dt.timedelta(days=p.protected_plan_default_days)
+    if run_date < eligible:
+        reasons.append(
+            f"SB 998 protected customer: payment plan defaulted {defaulted}, "
+            f"{(run_date - defaulted).days} of {p.protected_plan_default_days} days"
+        )
+        return False
+    posted = acct.final_notice_at.astimezone(zone).date() if acct.final_notice_at else None
+    if posted is None or posted < eligible:
+        reasons.append(NO_SB998_NOTICE)
+        return True
+    passed = cal.business_days_between(posted, run_date)
+    if passed < p.protected_final_notice_business_days:
+        reasons.append(
+            f"SB 998 protected customer: final notice posted {posted}, "
+            f"{passed} of {p.protected_final_notice_business_days} business days passed"
+        )
+    return False
 
 
 def blocking_for_notice(reasons: list[str], acct: AccountFacts) -> bool:

@@ -3,6 +3,7 @@ shut-off order carries the policy's window and the planner schedules the cut ins
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from zoneinfo import ZoneInfo
 
@@ -51,3 +52,55 @@ def test_shutoff_cut_end_before_closure_is_honoured_by_the_plan(
     (cut,) = [v for v in route["visits"] if v["order_id"] == orders[3].id]
     begun = dt.datetime.fromisoformat(cut["start_at"]).astimezone(ZONE)
     assert start <= begun < end, cut  # the visit starts inside the cut window
+
+
+def test_sb998_protected_customer_facts_from_the_cis_import(db_session, make_account):
+    """SB 998 facts as the CIS import stores them: medical_certificate and cannot_pay holds, and a payment plan
+    with status "defaulted" whose end_date is the day it defaulted; account_facts carries the latest default
+    (plan_defaulted_on) and the rule holds the account for the 60 days (shutoff.protected_plan_default_days)."""
+    from server.accounts.models import Balance, PaymentArrangement, ShutoffHold, ShutoffNotice
+    from server.orders import facts as F
+    from server.orders.rules import billing
+
+    day = dt.date(2026, 11, 17)
+    policy = load_policy()
+    exact = dataclasses.replace(
+        policy, shutoff=dataclasses.replace(policy.shutoff, hold_kinds=frozenset({"dispute"}))
+    )
+    a = make_account()
+    db_session.add(
+        Balance(
+            account_id=a.id,
+            balance_cents=15_000,
+            past_due_cents=12_000,
+            oldest_past_due_date=day - dt.timedelta(days=200),
+            as_of=dt.datetime.combine(day, dt.time(6), tzinfo=ZONE),
+        )
+    )
+    served = dt.datetime.combine(day - dt.timedelta(days=30), dt.time(10), tzinfo=ZONE)
+    db_session.add(ShutoffNotice(cis_notice_id=f"W{a.id}", account_id=a.id, kind="written", served_at=served))
+    for kind in ("medical_certificate", "cannot_pay"):
+        db_session.add(
+            ShutoffHold(
+                cis_hold_id=f"{kind}{a.id}",
+                account_id=a.id,
+                kind=kind,
+                start_date=day - dt.timedelta(days=150),
+            )
+        )
+    for n, ended in enumerate((day - dt.timedelta(days=120), day - dt.timedelta(days=40))):
+        db_session.add(
+            PaymentArrangement(
+                cis_arrangement_id=f"PA{a.id}-{n}",
+                account_id=a.id,
+                status="defaulted",
+                made_date=ended - dt.timedelta(days=30),
+                end_date=ended,
+            )
+        )
+    db_session.flush()
+    (facts,) = F.account_facts(db_session, exact, day, account_ids=[a.id])
+    assert facts.plan_defaulted_on == day - dt.timedelta(days=40)
+    assert {h.kind for h in facts.holds} == {"medical_certificate", "cannot_pay"}
+    d = billing.shutoff_rule(facts, exact, Calendar.of(policy.calendar), day, ZONE)
+    assert d.outcome.value == "hold" and "40 of 60 days" in d.reason

@@ -250,7 +250,7 @@ def test_reads_limits_for_an_unoccupied_account_have_a_low_end():
 
 
 def shutoff_acct(**kw):
-    return acct(
+    base = dict(
         status="active",
         low_income=False,
         paid_since_cents=0,
@@ -258,8 +258,8 @@ def shutoff_acct(**kw):
         last_payment_id=None,
         written_notice_at=at(TUE - dt.timedelta(days=14)),
         final_notice_at=at(TUE - dt.timedelta(days=3), 11),
-        **kw,
     )
+    return acct(**(base | kw))
 
 
 def test_shutoff_cut_hours_are_the_orders_window():
@@ -353,3 +353,69 @@ def test_california_thanksgiving_wednesday_and_friday():
     ca = california()
     assert "Thanksgiving" in ca.shutoff_forbidden(dt.date(2026, 11, 25), FRIDAYS_ALLOWED)
     assert "Day After Thanksgiving" in ca.shutoff_forbidden(dt.date(2026, 11, 27), FRIDAYS_ALLOWED)
+
+
+# ------------------------------------------------ 6. SB 998's protected customer
+
+
+SB998_EXACT = dataclasses.replace(
+    POLICY, shutoff=dataclasses.replace(POLICY.shutoff, hold_kinds=frozenset({"dispute"}))
+)
+CERT = billing.Hold("medical_certificate", TUE - dt.timedelta(days=200), None)
+CANNOT_PAY = billing.Hold("cannot_pay", TUE - dt.timedelta(days=200), None)
+
+
+def protected(**kw):
+    return shutoff_acct(holds=(CERT, CANNOT_PAY), **kw)
+
+
+def test_sb998_hsc_116910_protected_customer_on_an_active_plan_is_never_cut():
+    """SB 998 (HSC 116910): medical certificate + cannot-pay statement + accepted plan -> no shut-off, even
+    with the law's exact setting (medical_certificate left out of shutoff.hold_kinds)."""
+    d = billing.shutoff_rule(protected(arrangement_id=4, arrangement_made=TUE), SB998_EXACT, CAL, TUE, ZONE)
+    assert d.outcome.value == "hold" and "SB 998 protected customer" in d.reason
+
+
+def test_sb998_hsc_116910_plan_default_waits_60_days():
+    """shutoff.protected_plan_default_days (60): a protected customer whose plan defaulted 59 days ago is held."""
+    d = billing.shutoff_rule(
+        protected(plan_defaulted_on=TUE - dt.timedelta(days=59)), SB998_EXACT, CAL, TUE, ZONE
+    )
+    assert d.outcome.value == "hold" and "payment plan defaulted" in d.reason and "59 of 60 days" in d.reason
+
+
+def test_sb998_hsc_116910_posted_final_notice_after_the_default_then_5_business_days():
+    """After 60 days of default the 48-hour notice posted before is not enough: a new final notice is posted at
+    the property (a notice-delivery order), and the cut waits shutoff.protected_final_notice_business_days (5)
+    business days after it."""
+    defaulted = TUE - dt.timedelta(days=70)
+    before = at(TUE - dt.timedelta(days=20), 10)  # the 48-hour notice, posted before the 60 days ran
+    d = billing.shutoff_rule(
+        protected(plan_defaulted_on=defaulted, final_notice_at=before), SB998_EXACT, CAL, TUE, ZONE
+    )
+    assert d.outcome.value == "create" and d.order.order_type.value == "notice_delivery"
+    assert d.order.key == f"notice:sb998:9:{defaulted}" and "5 business days" in d.reason
+    posted = at(TUE - dt.timedelta(days=6), 10)  # Wed 11-11 (Veterans Day): 4 business days to Tue 11-17
+    early = billing.shutoff_rule(
+        protected(plan_defaulted_on=defaulted, final_notice_at=posted), SB998_EXACT, CAL, TUE, ZONE
+    )
+    assert early.outcome.value == "hold" and "4 of 5 business days" in early.reason
+    posted = at(TUE - dt.timedelta(days=8), 10)  # Mon 11-09: 5 business days (11-11 a holiday)
+    cut = billing.shutoff_rule(
+        protected(plan_defaulted_on=defaulted, final_notice_at=posted), SB998_EXACT, CAL, TUE, ZONE
+    )
+    assert cut.outcome.value == "create" and cut.order.order_type.value == "shut_off_nonpay"
+
+
+def test_sb998_default_policy_is_stricter_a_medical_certificate_alone_holds():
+    """The default shutoff.hold_kinds keeps medical_certificate: a certificate alone holds (more protective
+    than SB 998, which is lawful), so a protected customer past the default and the posted notice still waits."""
+    posted = at(TUE - dt.timedelta(days=8), 10)
+    d = billing.shutoff_rule(
+        protected(plan_defaulted_on=TUE - dt.timedelta(days=70), final_notice_at=posted),
+        POLICY,
+        CAL,
+        TUE,
+        ZONE,
+    )
+    assert d.outcome.value == "hold" and "medical certificate hold" in d.reason
