@@ -324,7 +324,7 @@ def specs(zone: ZoneInfo) -> dict[str, FileSpec]:
             (
                 Column("hold_id", text(40), True),
                 Column("account_number", text(32), True),
-                Column("kind", choice("medical_certificate", "dispute", "other"), True),
+                Column("kind", choice("medical_certificate", "cannot_pay", "dispute", "other"), True),
                 Column("start_date", date, True),
                 Column("end_date", date),
                 Column("note", text(2000), default=""),

@@ -104,3 +104,27 @@ def test_sb998_protected_customer_facts_from_the_cis_import(db_session, make_acc
     assert {h.kind for h in facts.holds} == {"medical_certificate", "cannot_pay"}
     d = billing.shutoff_rule(facts, exact, Calendar.of(policy.calendar), day, ZONE)
     assert d.outcome.value == "hold" and "40 of 60 days" in d.reason
+
+
+def test_sb998_facts_arrive_through_the_cis_import(db_session, tmp_path):
+    """holds.csv kind cannot_pay (the customer's statement) and arrangements.csv status defaulted with its
+    end_date come through the CIS import into account_facts (SB 998, HSC 116910)."""
+    from server.cis.importer import find_files, import_files
+    from server.orders import facts as F
+
+    files = {
+        "service_points.csv": "service_point_id,address,lat,lon\nSP1,1 Oak St,38.5,-121.4\n",
+        "accounts.csv": "account_number,customer_id,customer_name,service_point_id,status,occupied\n"
+        "A1,C1,Ann Lee,SP1,active,yes\n",
+        "balances.csv": "account_number,balance,past_due,oldest_past_due_date\nA1,150.00,120.00,2026-05-01\n",
+        "holds.csv": "hold_id,account_number,kind,start_date\nH1,A1,medical_certificate,2026-06-01\n"
+        "H2,A1,cannot_pay,2026-06-01\n",
+        "arrangements.csv": "arrangement_id,account_number,status,made_date,end_date\n"
+        "PA1,A1,defaulted,2026-06-05,2026-10-08\n",
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_text(content)
+    import_files(db_session, find_files(tmp_path, ZONE), zone=ZONE)
+    (facts,) = F.account_facts(db_session, load_policy(), dt.date(2026, 11, 17))
+    assert facts.plan_defaulted_on == dt.date(2026, 10, 8)
+    assert {h.kind for h in facts.holds} == {"medical_certificate", "cannot_pay"}
