@@ -1,5 +1,5 @@
-"""Hours of day for cuts (policy shutoff.cut_hours_start / cut_hours_end / cut_end_before_closure): a
-shut-off order carries the policy's window and the planner schedules the cut inside it (SQLite and PostgreSQL)."""
+"""Issue 22 against the database (SQLite and PostgreSQL): cut hours honoured by a plan (shutoff.cut_hours_*),
+and SB 998's protected-customer facts from the CIS import into account_facts."""
 
 from __future__ import annotations
 
