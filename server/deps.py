@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Annotated
 
@@ -17,7 +18,7 @@ from server.auth.service import API_TOKEN_PREFIX, Principal, decode_access_token
 from server.auth.throttle import SignInThrottle, ThrottleLimits
 from server.config import Settings, get_settings
 from server.db import get_db, utcnow
-from server.errors import ApiError
+from server.errors import ApiError, not_found
 from server.technicians.models import Technician
 
 DbSession = Annotated[Session, Depends(get_db)]
@@ -107,6 +108,78 @@ def get_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+# The largest integer a BigInteger column holds; ids are checked against MAX_ID (integer columns).
+MAX_INT = 2**63 - 1
+
+
+def _is_id(name: str) -> bool:
+    return name == "id" or name.endswith("_id")
+
+
+def _bad_field(field: str, message: str) -> ApiError:
+    return ApiError(
+        422,
+        "invalid_request",
+        f"the request is not valid: {field}: {message}",
+        fields=[{"field": field, "message": message}],
+    )
+
+
+def _check_value(field: str, value: object, *, id_field: bool) -> None:
+    if isinstance(value, str) and "\x00" in value:
+        raise _bad_field(field, "text may not contain a NUL character")
+    if isinstance(value, int) and not isinstance(value, bool):
+        if id_field and not -MAX_ID - 1 <= value <= MAX_ID:
+            raise _bad_field(field, f"an id is at most {MAX_ID}")
+        if not -MAX_INT - 1 <= value <= MAX_INT:
+            raise _bad_field(field, f"a number is at most {MAX_INT}")
+
+
+def _walk(path: list[str], value: object) -> None:
+    """Check every string and number of a decoded JSON body, naming the field at fault."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_value(".".join([*path, str(key)]) or "body", key, id_field=False)
+            _walk([*path, str(key)], item)
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            _walk([*path, str(n)], item)
+    else:
+        name = path[-1] if path else ""
+        key = next((p for p in reversed(path) if not p.isdigit()), "")
+        _check_value(".".join(path) or "body", value, id_field=_is_id(key) or _is_id(name))
+
+
+async def check_request_input(request: Request) -> None:
+    """App-wide validation hook: a NUL character in any text (path, query, JSON or form) is a 422 naming
+    the field; an id in the path beyond the database's range is a 404, in the query or body a 422."""
+    for name, raw in request.path_params.items():
+        text = str(raw)
+        if "\x00" in text:
+            raise _bad_field(name, "text may not contain a NUL character")
+        if _is_id(name) and text.lstrip("-").isdigit() and not -MAX_ID - 1 <= int(text) <= MAX_ID:
+            raise not_found(name.removesuffix("_id").replace("_", " ") or "record", text)
+    for name, text in request.query_params.multi_items():
+        if "\x00" in text or "\x00" in name:
+            raise _bad_field(f"query.{name}", "text may not contain a NUL character")
+        if _is_id(name) and text.lstrip("-").isdigit() and not -MAX_ID - 1 <= int(text) <= MAX_ID:
+            raise _bad_field(f"query.{name}", f"an id is at most {MAX_ID}")
+    if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
+        return
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json" or content_type.endswith("+json"):
+        body = await request.body()
+        try:
+            data = json.loads(body) if body else None
+        except ValueError:
+            return  # FastAPI answers malformed JSON with its own 422
+        _walk([], data)
+    elif content_type == "application/x-www-form-urlencoded":
+        form = await request.form()  # the same parsed form the route reads (cached on the request)
+        for name, text in form.multi_items():
+            if "\x00" in str(text) or "\x00" in name:
+                raise _bad_field(name, "text may not contain a NUL character")
 
 
 def require(*roles: Role) -> Callable[[Principal], Principal]:

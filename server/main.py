@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import text
 
 from server import errors
 from server.accounts.views import router as accounts_router
 from server.adjustments.views import router as adjustments_router
 from server.auth.views import router as auth_router
-from server.deps import DbSession
+from server.deps import DbSession, check_request_input
 from server.dispatch.views import router as dispatch_router
 from server.handhelds.views import router as handhelds_router
 from server.jobs.views import router as jobs_router
@@ -69,7 +69,13 @@ def create_app(*, start_worker: bool | None = None) -> FastAPI:
             thread.stop()
             thread.join(timeout=10)
 
-    app = FastAPI(title="Curbstop", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="Curbstop",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        dependencies=[Depends(check_request_input)],  # NUL characters and out-of-range ids, everywhere
+    )
     errors.install(app)
     from server import security
     from server.auth.throttle import SignInThrottle
