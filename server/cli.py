@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from contracts.codes import Role
 from server import db as dbmod
 from server.adjustments.cli import app as adjustments_app
-from server.config import get_settings
+from server.config import get_settings, private_dir, private_file
 from server.migrate import upgrade
 from server.timezone import format_day, format_local, local_today, utility_zone, zone_abbreviation
 
@@ -488,10 +488,14 @@ def _start_dev_couchdb(var_dir: Path) -> subprocess.Popen[str]:
     import secrets
 
     secret_file = var_dir / "couch-admin"
+    private_dir(var_dir)
+    # pouchdb-server writes its config.json (admin credentials) and data here: this user only.
+    private_dir(var_dir / "couch")
+    for written in (var_dir / "couch" / "config.json", var_dir / "couch" / "log.txt"):
+        if written.exists():
+            private_file(written)
     if not secret_file.exists():
-        var_dir.mkdir(parents=True, exist_ok=True)
-        secret_file.write_text(secrets.token_urlsafe(18))
-        secret_file.chmod(0o600)
+        private_file(secret_file, secrets.token_urlsafe(18))
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -688,9 +692,8 @@ def demo(
         settings = get_settings()
     if people.station_token:
         token_file = demo_dir / "station-token.txt"
-        token_file.parent.mkdir(parents=True, exist_ok=True)
-        token_file.write_text(people.station_token + "\n")
-        token_file.chmod(0o600)
+        private_dir(token_file.parent)
+        private_file(token_file, people.station_token + "\n")
     base = f"http://{settings.host}:{port or settings.port}"
     table = Table(title="Curbstop demo")
     table.add_column("what")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -132,8 +134,14 @@ class Settings(BaseSettings):
             if url.startswith("postgresql://") or url.startswith("postgres://"):
                 url = "postgresql+psycopg://" + url.split("://", 1)[1]
             return url
-        self.var_dir.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{self.var_dir / 'curbstop.db'}"
+        private_dir(self.var_dir)
+        path = self.var_dir / "curbstop.db"
+        # Password hashes and customers' data: this user only. SQLite gives its -wal and -shm files the
+        # database file's mode, so creating the (empty, valid) file 0600 first covers them too.
+        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if file == path or file.exists():
+                private_file(file)
+        return f"sqlite:///{path}"
 
     def resolved_secret_key(self) -> str:
         """The JWT key: configured, or generated once and kept in var_dir so restarts keep sessions."""
@@ -141,10 +149,37 @@ class Settings(BaseSettings):
             return self.secret_key
         path = self.var_dir / "secret_key"
         if not path.exists():
-            self.var_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
+            private_dir(self.var_dir)
+            # Written aside, then linked into place: a process starting at the same moment either sees
+            # no key or the whole key, and the first link wins.
+            aside = private_file(path.with_name(f".secret_key.{os.getpid()}"), secrets.token_urlsafe(48))
+            with contextlib.suppress(FileExistsError):
+                os.link(aside, path)
+            aside.unlink()
+        else:
+            private_file(path)  # tighten a key written before files were kept private
         return path.read_text().strip()
+
+
+def private_dir(path: Path) -> Path:
+    """Create a directory (and its parents) only this user may enter (0700); tighten it if it exists."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path, text: str | None = None) -> Path:
+    """Create (or tighten) a file only this user may read (0600), never world-readable even briefly;
+    with `text`, write it (replacing what was there)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if text is not None else 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        if text is not None:
+            os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+    path.chmod(0o600)
+    return path
 
 
 @lru_cache

@@ -51,3 +51,42 @@ def test_serve_refuses_to_start_with_the_old_compose_key(tmp_path):
     )
     assert result.returncode == 2, result.stderr
     assert "refusing to start" in result.stderr and "CURBSTOP_SECRET_KEY" in result.stderr
+
+
+def _mode(path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_var_files_are_private(tmp_path):
+    """The SQLite database (password hashes, customers), its WAL files and the generated key are created
+    0600 in a 0700 var directory, whatever the umask; an existing world-readable database is tightened."""
+    from server.db import make_engine
+    from server.migrate import upgrade
+
+    old_umask = os.umask(0o022)
+    try:
+        settings = Settings(var_dir=tmp_path / "var")
+        url = settings.resolved_database_url()
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        settings.resolved_secret_key()
+        var = tmp_path / "var"
+        assert _mode(var) == 0o700
+        for name in ("curbstop.db", "secret_key"):
+            assert _mode(var / name) == 0o600, name
+        for extra in var.glob("curbstop.db-*"):
+            assert _mode(extra) == 0o600, extra.name
+        (var / "curbstop.db").chmod(0o644)
+        var.chmod(0o755)
+        settings.resolved_database_url()
+        assert _mode(var / "curbstop.db") == 0o600 and _mode(var) == 0o700
+    finally:
+        os.umask(old_umask)
+
+
+def test_two_processes_agree_on_the_generated_key(tmp_path):
+    """The generated key is linked into place whole: a second reader gets the same key, never a part."""
+    first = Settings(var_dir=tmp_path).resolved_secret_key()
+    assert Settings(var_dir=tmp_path).resolved_secret_key() == first
+    assert not list(tmp_path.glob(".secret_key.*"))
