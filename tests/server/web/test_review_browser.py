@@ -166,7 +166,9 @@ def test_an_advisor_clears_an_item_from_the_queue_by_keyboard(chromium, demo, it
     page.check("input[name=decision][value=accept]")
     page.click("button:has-text('Record the decision')")
     page.wait_for_selector("#approval-need")
-    assert "waits for approval by" in page.locator("#approval-need").inner_text()
+    need = page.locator("#approval-need").inner_text()
+    assert "waits for approval by" in need
+    items["adjustment"] = int(re.search(r"Adjustment (\d+)", need).group(1))
     _shot(page, demo, "22-review-item-decided")
     # A reason is required to dismiss: the service's message comes back in the page, not a 500.
     page.goto(f"/review/{items['unable']}")
@@ -183,10 +185,21 @@ def test_a_supervisor_approves_at_the_desk(chromium, demo, items):
     page = _signed_in(chromium, demo, "supervisor", r"/supervisor$")
     _axe(page)
     _shot(page, demo, "23-supervisors-desk")
-    approve = page.locator("form[action$='/approve'] button:has-text('Approve')")
-    if approve.count():
-        approve.first.click()
-        page.wait_for_selector("[role=status]:has-text('approved')")
+    # The advisor's credit (accepted in the test before) waits here; the supervisor approves it.
+    row = page.locator(f"tr:has(form[action='/supervisor/adjustments/{items['adjustment']}/approve'])")
+    row.locator("button:has-text('Approve')").click()
+    page.wait_for_selector(f"[role=status]:has-text('adjustment {items['adjustment']} approved')")
+    # The day's shut-off list: keep the first account off for 5 days with a note, release the rest.
+    listed = page.locator("article.batch").first
+    assert listed.count() == 1, "the demo raises a shut-off list for the supervisor"
+    listed.locator("input[name=exclude]").first.check()
+    listed.locator("input[name=exclude_note]").first.fill("paying Monday, spoke to the customer")
+    listed.locator("input[name=exclude_days]").first.fill("5")
+    listed.locator("button:has-text('Approve the list')").click()
+    page.wait_for_selector("[role=status]:has-text('approved')")
+    assert "paying Monday, spoke to the customer" in page.locator("#exclusions-h + table").inner_text()
+    _axe(page)
+    _shot(page, demo, "24-shutoff-list-approved")
     page.context.close()
     dispatcher = _signed_in(chromium, demo, "dispatcher", r"/board")
     for url in ("/review", "/supervisor"):
