@@ -177,8 +177,8 @@ async def check_request_input(request: Request) -> None:
         _walk([], data)
     elif content_type == "application/x-www-form-urlencoded":
         form = await request.form()  # the same parsed form the route reads (cached on the request)
-        for name, text in form.multi_items():
-            if "\x00" in str(text) or "\x00" in name:
+        for name, value in form.multi_items():
+            if "\x00" in str(value) or "\x00" in name:
                 raise _bad_field(name, "text may not contain a NUL character")
 
 

@@ -119,9 +119,9 @@ def integrity_message(exc: IntegrityError) -> tuple[str, list[dict[str, str]]]:
     sqlstate = str(getattr(orig, "sqlstate", "") or "")
     text = str(orig) if orig is not None else ""
     columns: list[str] = []
-    diag = getattr(orig, "diag", None)
-    if getattr(diag, "column_name", None):
-        columns = [str(diag.column_name)]
+    column = getattr(getattr(orig, "diag", None), "column_name", None)  # psycopg: NOT NULL names it
+    if column:
+        columns = [str(column)]
     elif m := re.search(r"Key \(([^)]*)\)=", text):  # PostgreSQL: Key (username)=(...) already exists
         columns = [c.strip() for c in m.group(1).split(",")]
     elif m := re.search(

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
 
+from contracts.codes import Role
 from server.audit.service import record
 from server.auth import service
 from server.auth.models import ApiToken, User
@@ -66,7 +67,9 @@ def sign_in(
     token = service.create_access_token(
         user=user, secret=settings.resolved_secret_key(), minutes=settings.access_token_minutes
     )
-    return TokenRead(access_token=token, expires_in_s=settings.access_token_minutes * 60, role=user.role)
+    return TokenRead(
+        access_token=token, expires_in_s=settings.access_token_minutes * 60, role=Role(user.role)
+    )
 
 
 @router.get("/auth/me", response_model=Me, summary="Who am I. Any signed-in caller.")
