@@ -28,7 +28,7 @@ from device_bridge.spool import Spool
 from server.meters.models import Meter, MeterRead
 from tests.device_bridge.conftest import Procs, status, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # serves a demo; set-up counts
 
 CURBSTOP = [sys.executable, "-c", "from curbstop_cli import app; app()"]
 

@@ -46,7 +46,8 @@ from server.orders.policy import current_policy
 from tests.device_bridge.conftest import Procs, status
 from tests.e2e.conftest import ZONE, DemoDay, wait_for
 
-pytestmark = [pytest.mark.couchdb, pytest.mark.slow]
+# A whole day through every part: generous per-test limit (fixture set-up counts) for a loaded machine.
+pytestmark = [pytest.mark.couchdb, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def _day_of(day: DemoDay) -> dt.date:

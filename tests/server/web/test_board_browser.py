@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import PG_ADMIN_URL, _pg_reachable
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.couchdb]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.couchdb, pytest.mark.timeout(900)]
 REPO = Path(__file__).resolve().parents[3]
 DOCS_SHOTS = REPO / "docs" / "screenshots"
 PASSWORD = "curbstop-demo"

@@ -29,7 +29,7 @@ from tests.server.web.test_board_browser import (  # noqa: F401 - the served dem
     demo,
 )
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.couchdb]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.couchdb, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
