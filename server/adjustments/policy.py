@@ -14,7 +14,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from server.orders.policy import PolicyError, _bool, _choice, _float, _int, _str_set, _suggest, key_line
+from server.orders.policy import (
+    PolicyError,
+    _bool,
+    _choice,
+    _float,
+    _int,
+    _str_set,
+    _suggest,
+    cache_key,
+    key_line,
+)
 
 DEFAULT_ADJUSTMENT_POLICY_PATH = Path(__file__).with_name("policy.toml")
 KINDS = ("reread_correction", "meter_test", "leak_credit", "fee_reversal", "estimate_true_up")
@@ -218,10 +228,4 @@ def current_adjustment_policy(path: Path | None = None) -> AdjustmentPolicy:
         from server.config import get_settings
 
         path = get_settings().adjustments_policy_file
-    if path is None:
-        return _cached(None, 0.0)
-    try:
-        mtime = Path(path).stat().st_mtime
-    except OSError:
-        mtime = -1.0
-    return _cached(str(path), mtime)
+    return _cached(*cache_key(path))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.codes import GALLONS_PER_UNIT, VolumeUnit
-from server.orders.policy import PolicyError, normalise_size
+from server.orders.policy import PolicyError, cache_key, normalise_size
 
 DEFAULT_RATES_PATH = Path(__file__).with_name("rates.toml")
 CUSTOMER_CLASSES = ("residential", "commercial", "irrigation", "industrial")
@@ -300,10 +300,4 @@ def current_rates(path: Path | None = None) -> RateBook:
         from server.config import get_settings
 
         path = get_settings().rates_file
-    if path is None:
-        return _cached(None, 0.0)
-    try:
-        mtime = Path(path).stat().st_mtime
-    except OSError:
-        mtime = -1.0
-    return _cached(str(path), mtime)
+    return _cached(*cache_key(path))

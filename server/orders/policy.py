@@ -601,16 +601,23 @@ def _cached(path: str | None, mtime: float) -> Policy:
     return load_policy(path)
 
 
+def cache_key(path: Path | None) -> tuple[str | None, float]:
+    """(path, modification time) for a memoised loader: a policy file is reloaded when it changes.
+
+    The built-in default is (None, 0.0); a file that cannot be read keys on -1 so loading it reports why.
+    """
+    if path is None:
+        return None, 0.0
+    try:
+        return str(path), Path(path).stat().st_mtime
+    except OSError:
+        return str(path), -1.0
+
+
 def current_policy(path: Path | None = None) -> Policy:
     """The configured policy (settings.policy_file when `path` is None), reloaded when the file changes."""
     if path is None:
         from server.config import get_settings
 
         path = get_settings().policy_file
-    if path is None:
-        return _cached(None, 0.0)
-    try:
-        mtime = Path(path).stat().st_mtime
-    except OSError:
-        mtime = -1.0
-    return _cached(str(path), mtime)
+    return _cached(*cache_key(path))
